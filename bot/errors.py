@@ -1,0 +1,68 @@
+"""bb-ops error tree.
+
+    BBOpsError                      anything bb-ops raises on purpose
+    ├── ConfigError                 config file or environment is invalid or unsafe
+    ├── UsageError                  a CLI call is malformed (exit 2)
+    ├── TargetError                 the target environment could not be reached or answered badly
+    │   ├── TargetUnreachable       connection refused / DNS / TLS
+    │   ├── TargetTimeout           no answer within timeouts.http_s
+    │   └── TargetBadResponse       answered, but not what the runbook expects (non-JSON, wrong status)
+    ├── SubprocessFailed            a target subprocess (alembic, pg_dump, hook) exited non-zero or timed out
+    ├── LockHeld                    another run holds the environment lock (a refusal, not a crash)
+    └── QueueUnavailable            Redis could not take the job (the run stays in the outbox)
+
+Messages are written for the person in the channel: what happened and what to do next.
+Lower-layer errors (httpx, redis, subprocess, SQLAlchemy) are translated once, at the edge
+that calls them, and chained with ``from exc``. Every message is redacted before it leaves.
+"""
+
+from __future__ import annotations
+
+
+class BBOpsError(Exception):
+    """Base of every error bb-ops raises on purpose."""
+
+
+class ConfigError(BBOpsError):
+    """The config file or the process environment is invalid or unsafe."""
+
+
+class UsageError(BBOpsError):
+    """A command-line call is malformed."""
+
+
+class TargetError(BBOpsError):
+    """The target environment could not be reached or answered badly."""
+
+
+class TargetUnreachable(TargetError):
+    pass
+
+
+class TargetTimeout(TargetError):
+    pass
+
+
+class TargetBadResponse(TargetError):
+    pass
+
+
+class SubprocessFailed(BBOpsError):
+    """A target subprocess exited non-zero or timed out."""
+
+    def __init__(self, message: str, *, returncode: int | None = None, output: str = "") -> None:
+        super().__init__(message)
+        self.returncode = returncode
+        self.output = output
+
+
+class LockHeld(BBOpsError):
+    """Another run holds the environment's lock."""
+
+    def __init__(self, message: str, *, holder_run_id: int | None = None) -> None:
+        super().__init__(message)
+        self.holder_run_id = holder_run_id
+
+
+class QueueUnavailable(BBOpsError):
+    """Redis could not take the job; the run stays queued in the bot database."""

@@ -1,0 +1,29 @@
+"""`/bb snapshots <env>`: snapshots with revision, size, age and verified state."""
+
+from __future__ import annotations
+
+from bot.db.models import utcnow
+from bot.render import Outcome, StepResult
+
+
+def _age(delta) -> str:
+    s = int(delta.total_seconds())
+    if s < 3600:
+        return f"{s // 60} min"
+    if s < 86400:
+        return f"{s // 3600} h"
+    return f"{s // 86400} d"
+
+
+def run(ctx) -> StepResult:
+    env = ctx.env.name
+    snaps = ctx.rt.store.snapshots(env)
+    if not snaps:
+        return StepResult(Outcome.OK, f"no snapshots of {env} yet (one is taken before every migrate)", [],
+                          [f"/bb migrate {env}"])
+    now = utcnow()
+    lines = [f"{s.name}: revision {s.revision or 'base'}, {s.size_bytes:,} bytes, {_age(now - s.created_at)} old, "
+             + ("verified" if s.verified else f"NOT verified ({s.verify_detail})") for s in snaps]
+    verified = sum(1 for s in snaps if s.verified)
+    return StepResult(Outcome.OK, f"{len(snaps)} snapshots of {env}, {verified} verified", lines,
+                      [f"/bb restore {env} {snaps[0].name}" if snaps[0].verified else f"/bb rollback {env}"])
