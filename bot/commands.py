@@ -56,7 +56,9 @@ def job_timeout_s(env: Environment | None, verb: str, phase: str) -> float:
         return 120.0
     t = env.timeouts
     if phase == "execute":
-        return t.snapshot_s + t.migrate_s + 2 * t.hook_s + t.smoke_s
+        # the longest plan: a restore verifies and restores a snapshot (2 × snapshot_s), may
+        # upgrade to the target, runs three hooks, polls readiness and smoke-tests
+        return 2 * t.snapshot_s + t.migrate_s + 3 * t.hook_s + t.smoke_s + 120
     if verb == "smoke":
         return t.smoke_s + 30
     return max(120.0, 12 * t.http_s + 60)
@@ -104,8 +106,10 @@ def handle_command(rt: Runtime, body: dict, command: dict) -> Reply:
                                        text=format_request(req), requester=user, channel=channel,
                                        trigger_id=body.get("trigger_id") or None)
     if not created:
-        DUPLICATES.inc()
-        return Reply()  # a redelivery: acked, nothing new starts
+        DUPLICATES.inc()  # a redelivery (same trigger_id): acked, nothing new starts
+        log.info("redelivery of run %s acked; nothing new started", run.id, extra={"run_id": run.id})
+        return Reply(f"Already received as run {run.id} (`{run.text}`); nothing new was started. "
+                     f"`/bb status {run.id}` shows where it is.")
     phase = "plan" if req.mutating else "run"
     try:
         rt.enqueuer.enqueue(run.id, mutating=req.mutating, timeout_s=job_timeout_s(env, req.verb, phase),

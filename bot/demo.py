@@ -85,5 +85,5 @@ def run_demo() -> int:
                 print()
     print("Continue in the interactive shell (target, Slack stand-in and bot, all local):\n"
           "    .venv/bin/bb-ops shell --demo\n"
-          "then try `/bb precheck prod`, `/bb migrate prod`, `as U0BOB`, `click 4 approve`.")
+          "then try `/bb precheck prod`, `/bb migrate prod`, `as U0BOB`, `click <run> approve`.")
     return 0

@@ -14,3 +14,8 @@ def lock(env: str) -> str:
 def job_id(run_id: int, phase: str = "run", attempt: int = 0) -> str:
     """One job per (run, phase, attempt): a retried run never reuses an abandoned job's id."""
     return f"bbops-{phase}-{run_id}-{attempt}"
+
+
+def requeue_claim(job_id_: str) -> str:
+    """Held for a few seconds by the one janitor that re-enqueues a lost job (several janitors run)."""
+    return f"{PREFIX}requeue:{job_id_}"

@@ -38,6 +38,10 @@ class Holder:
         return (datetime.now(timezone.utc) - self.since).total_seconds()
 
 
+def _ttl_ms() -> int:
+    return max(1, int(LEASE_TTL_S * 1000))
+
+
 _local: dict[str, Holder] = {}
 _local_guard = threading.Lock()
 
@@ -71,7 +75,7 @@ class Lease:
     def renew(self) -> bool:
         if self.rt.redis is None:
             return True
-        ok = bool(self.rt.redis.eval(_RENEW, 1, keys.lock(self.env), self.holder.value, LEASE_TTL_S * 1000))
+        ok = bool(self.rt.redis.eval(_RENEW, 1, keys.lock(self.env), self.holder.value, _ttl_ms()))
         self.lost = self.lost or not ok
         return ok
 
@@ -119,11 +123,11 @@ def acquire(rt, env: str, run_id: int) -> Lease | Holder:
                 return current
             _local[env] = me
         return Lease(rt, env, me)
-    if rt.redis.set(keys.lock(env), value, nx=True, px=LEASE_TTL_S * 1000):
+    if rt.redis.set(keys.lock(env), value, nx=True, px=_ttl_ms()):
         return Lease(rt, env, me)
     current = _parse(rt.redis.get(keys.lock(env)))
     if current is None:  # freed between SET and GET: try once more
-        if rt.redis.set(keys.lock(env), value, nx=True, px=LEASE_TTL_S * 1000):
+        if rt.redis.set(keys.lock(env), value, nx=True, px=_ttl_ms()):
             return Lease(rt, env, me)
         current = _parse(rt.redis.get(keys.lock(env))) or me
     return current

@@ -1,4 +1,11 @@
-"""Structured logs: one JSON object per line on stderr, redacted by the root logger's filter."""
+"""Structured logs: one JSON object per line on stderr, redacted by the root logger's filter.
+
+Each line has ``ts``, ``level``, ``logger``, ``msg`` and, when known, ``run_id``, ``env``,
+``verb``, ``job_id``, ``phase``: given per record (``log.info(..., extra={"run_id": 7})``) or
+bound for the whole process with :func:`bind` — an RQ work horse runs exactly one job, so
+`bb-ops worker` binds the job's run id there and every record of that job carries it, the
+records of its heartbeat and lock threads included.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +17,23 @@ import time
 
 from bot.redaction import install_logging_filter, redact
 
+FIELDS = ("run_id", "env", "verb", "job_id", "phase", "worker")
+
+_bound: dict[str, object] = {}
+
+
+def bind(**fields) -> None:
+    """Add fields to every later record of this process (None removes a field)."""
+    for key, value in fields.items():
+        if value is None:
+            _bound.pop(key, None)
+        else:
+            _bound[key] = value
+
+
+def unbind() -> None:
+    _bound.clear()
+
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
@@ -18,10 +42,14 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
+            "pid": record.process,
         }
-        for key in ("run_id", "env", "verb", "job_id"):
-            if hasattr(record, key):
-                out[key] = getattr(record, key)
+        for key in FIELDS:
+            value = getattr(record, key, None)
+            if value is None:
+                value = _bound.get(key)
+            if value is not None:
+                out[key] = value
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
         return redact(json.dumps(out, ensure_ascii=False, default=str))

@@ -23,13 +23,35 @@ class Enqueuer(Protocol):
                 attempt: int = 0) -> None: ...
 
 
+#: the ack path waits at most this long for Redis; a hung Redis must not cost Slack's 3 s window
+FAST_TIMEOUT_S = 1.0
+
+
+def fast_client(redis, timeout_s: float = FAST_TIMEOUT_S):
+    """A client on the same Redis as ``redis`` that gives up after ``timeout_s`` and never retries:
+    for the ack path, the janitor and scrapes, where "Redis is unavailable" is an answer."""
+    from redis import ConnectionPool, Redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    pool = redis.connection_pool
+    kwargs = {k: v for k, v in pool.connection_kwargs.items() if not k.startswith(("orig_", "maint_"))}
+    kwargs.update(socket_timeout=timeout_s, socket_connect_timeout=timeout_s, retry_on_timeout=False,
+                  retry=Retry(NoBackoff(), 0))
+    return Redis(connection_pool=ConnectionPool(connection_class=pool.connection_class, **kwargs))
+
+
 class RQEnqueuer:
+    """Enqueue on RQ through a fast-failing client (``fast_client``): when Redis is down or hung,
+    ``enqueue`` raises QueueUnavailable within about a second and the run stays in the outbox."""
+
     def __init__(self, redis) -> None:
         from rq import Queue
         from rq.serializers import JSONSerializer
 
         self.redis = redis
-        self.queues = {name: Queue(name, connection=redis, serializer=JSONSerializer) for name in keys.QUEUES}
+        self.fast = fast_client(redis)
+        self.queues = {name: Queue(name, connection=self.fast, serializer=JSONSerializer) for name in keys.QUEUES}
 
     def enqueue(self, run_id: int, *, mutating: bool, timeout_s: float, phase: str = "run",
                 attempt: int = 0) -> None:
@@ -44,10 +66,65 @@ class RQEnqueuer:
             raise QueueUnavailable(f"the queue (Redis) is unavailable: {type(exc).__name__}") from exc
 
     def job_known(self, run_id: int, phase: str, attempt: int) -> bool:
-        """Whether Redis still has this run's job (waiting, running or finished)."""
+        """Whether Redis still has this run's job (waiting, running or finished).
+        Raises QueueUnavailable when Redis cannot say."""
+        from redis.exceptions import RedisError
         from rq.job import Job
 
-        return Job.exists(keys.job_id(run_id, phase, attempt), connection=self.redis)
+        try:
+            return Job.exists(keys.job_id(run_id, phase, attempt), connection=self.fast)
+        except RedisError as exc:
+            raise QueueUnavailable(f"the queue (Redis) is unavailable: {type(exc).__name__}") from exc
+
+    def job_state(self, run_id: int, phase: str, attempt: int) -> str | None:
+        """RQ's status of this run's job ("queued", "started", "finished", "failed", …), or None when
+        Redis does not have it. Raises QueueUnavailable when Redis cannot say."""
+        from redis.exceptions import RedisError
+        from rq.exceptions import NoSuchJobError
+        from rq.job import Job
+        from rq.serializers import JSONSerializer
+
+        try:
+            job = Job.fetch(keys.job_id(run_id, phase, attempt), connection=self.fast, serializer=JSONSerializer)
+            status = job.get_status(refresh=False)
+        except NoSuchJobError:
+            return None
+        except RedisError as exc:
+            raise QueueUnavailable(f"the queue (Redis) is unavailable: {type(exc).__name__}") from exc
+        return getattr(status, "value", status)
+
+    def forget_job(self, run_id: int, phase: str, attempt: int) -> None:
+        """Drop an ended job (and its registry entries) so the same id can be enqueued again."""
+        from redis.exceptions import RedisError
+        from rq.exceptions import NoSuchJobError
+        from rq.job import Job
+        from rq.serializers import JSONSerializer
+
+        try:
+            Job.fetch(keys.job_id(run_id, phase, attempt), connection=self.fast, serializer=JSONSerializer).delete()
+        except NoSuchJobError:
+            pass
+        except RedisError as exc:
+            raise QueueUnavailable(f"the queue (Redis) is unavailable: {type(exc).__name__}") from exc
+
+    def claim_requeue(self, run_id: int, phase: str, attempt: int, ttl_s: int = 10) -> bool:
+        """Only one janitor at a time looks at (and re-enqueues) a given job: SET NX, released by
+        ``release_requeue``; the TTL frees it should that janitor die meanwhile."""
+        from redis.exceptions import RedisError
+
+        try:
+            return bool(self.fast.set(keys.requeue_claim(keys.job_id(run_id, phase, attempt)), "1",
+                                      nx=True, ex=ttl_s))
+        except RedisError as exc:
+            raise QueueUnavailable(f"the queue (Redis) is unavailable: {type(exc).__name__}") from exc
+
+    def release_requeue(self, run_id: int, phase: str, attempt: int) -> None:
+        from redis.exceptions import RedisError
+
+        try:
+            self.fast.delete(keys.requeue_claim(keys.job_id(run_id, phase, attempt)))
+        except RedisError:
+            pass  # the claim's TTL frees it
 
     def depth(self) -> dict[str, int]:
         return {name: q.count for name, q in self.queues.items()}
@@ -81,3 +158,50 @@ class InProcessEnqueuer:
                 run_id, phase = self._pending.pop(0)
             self._runner(run_id, phase)
             ran += 1
+
+    # -- `bb-ops socket` without REDIS_URL (bot.server.socket_mode; docs/DECISIONS.md "Socket Mode") --
+    def run_next(self) -> bool:
+        """Run the oldest pending job, if any; returns whether one ran."""
+        if self._runner is None:
+            from workers.jobs import execute_run
+
+            self._runner = execute_run
+        with self._lock:
+            if not self._pending:
+                return False
+            run_id, phase = self._pending.pop(0)
+        self._runner(run_id, phase)
+        return True
+
+    def wake(self) -> None:
+        """Tell the thread of ``drain_in_background`` to look for pending jobs now."""
+        wakeup = getattr(self, "_wakeup", None)
+        if wakeup is not None:
+            wakeup.set()
+
+    def drain_in_background(self, stop: threading.Event, *, hold: Callable[[], bool] = lambda: False,
+                            poll_s: float = 1.0) -> threading.Thread:
+        """A daemon thread that runs pending jobs one at a time until ``stop`` is set.
+
+        It looks when ``wake()`` is called (and every ``poll_s`` seconds), and starts no job while
+        ``hold()`` is true: the caller holds jobs back while the request that queued them is still
+        being acked, so results never reach Slack before the ack. A job that raises is logged.
+        """
+        self._wakeup = threading.Event()
+
+        def loop() -> None:
+            while not stop.is_set():
+                self._wakeup.wait(poll_s)
+                self._wakeup.clear()
+                while not stop.is_set() and not hold():
+                    try:
+                        if not self.run_next():
+                            break
+                    except Exception as exc:
+                        from bot.redaction import redact_exception
+
+                        log.error("in-process job failed: %s", redact_exception(exc))
+
+        thread = threading.Thread(target=loop, name="bbops-inprocess-jobs", daemon=True)
+        thread.start()
+        return thread

@@ -16,12 +16,17 @@ target leaks it. Two complementary mechanisms, then a final check:
      three byte alignments the characters fully determined by the secret are registered, and a
      match is widened by the one mixed character on each side (and any ``=`` padding);
    * JSON-escaped (``ensure_ascii`` on and off, ``\\/``-escaped, ``\\u`` upper/lower hex,
-     JSON-in-JSON double escaping) and Python ``repr``-escaped;
+     JSON-in-JSON double escaping), Python ``repr``-escaped, and HTML-escaped (Slack's
+     ``&amp; &lt; &gt;`` and ``html.escape``);
    * hex of the UTF-8 bytes, upper and lower case.
 
-   All variants of all secrets feed **one combined regular expression** (a trie keyed on each
-   variant's rarest character, so most positions of a log line are skipped in C), rebuilt lazily
-   after secrets are added; a hit is confirmed exactly with ``str.startswith``.
+   All variants of all secrets feed **one combined regular expression**, rebuilt lazily after
+   secrets are added: each variant is anchored at a rare character (8 characters of it go into
+   a trie), together with a rare-character anchor for every pattern below. One scan of the
+   text with it finds the only lines that can hold a secret (in typical logs a few percent);
+   every other line is thereby verified and passes untouched. Flagged lines are masked
+   together (a hit is confirmed exactly with ``str.startswith``; patterns run only when their
+   literal gate occurs) and scanned again for verification.
 
    **Triviality rule** (:func:`is_trivial_secret`): a value is never masked *by value* when,
    after stripping whitespace, it is shorter than ``MIN_SECRET_LENGTH`` (8) characters, has
@@ -43,7 +48,7 @@ target leaks it. Two complementary mechanisms, then a final check:
    (``AKIA``/``ASIA``...), and PEM private key blocks (``-----BEGIN ... PRIVATE KEY-----`` up to
    the matching END line, at most ``PEM_MAX_LINES`` lines when the END is missing).
 
-3. **Fail closed.** After masking, every changed line is scanned again with the same automaton
+3. **Fail closed.** After masking, every flagged line is scanned again with the same automaton
    for every known value in every encoding and for leftover JWTs / Slack tokens / AWS key ids;
    a line that still matches, or whose processing raised, is replaced by
    ``[1 line withheld: could not be verified]`` (consecutive ones are counted together). An
@@ -57,10 +62,18 @@ Not masked (no over-redaction): host names, user names (the user part of a URL s
 addresses, git SHAs, Alembic revision ids, UUIDs, timestamps, HTTP status lines, words such as
 "password reset email sent", ``MIGRATIONS_STRICT=true``, a key name without its value.
 
+Hostile input stays linear: quantifiers are bounded or possessive, whole-token patterns resume
+after their match, and a JWT must start a base64url run or follow an escape (``%22``,
+``\u0022``, ``\n``) -- so a target echoing ``eyJeyJeyJ...`` or ``password=password=...``
+cannot stall a worker.
+
 Known limits: URL-encodings that encode an arbitrary *subset* of characters other than the
 standard safe sets, or mix upper and lower hex inside one value, are only caught by pattern;
-values shorter than 8 characters are only caught by pattern; custom objects inside
-:meth:`Redactor.redact_obj` payloads are passed through unchanged (only str/bytes are rewritten).
+values shorter than 8 characters are only caught by pattern; a ``key=value`` value ends at
+whitespace, ``&``, ``,``, ``;`` or a quote (a known value is masked whole regardless); JWTs glued
+to a preceding letter or digit are only caught as known values; ``passphrase``/``session`` keys
+are not patterns; custom objects inside :meth:`Redactor.redact_obj` payloads are passed through
+unchanged (only str/bytes are rewritten).
 
 Only the standard library is imported at module level (``bb-ops redact`` must start fast);
 python-dotenv is imported inside :meth:`Redactor.add_env_file`.
@@ -210,36 +223,45 @@ def encoded_variants(secret: str) -> list[Variant]:
     out: list[Variant] = []
     seen: set[str] = set()
 
-    def add(text: str, ext=None) -> None:
+    def add(make, ext=None) -> None:
+        try:
+            text = make()
+        except (UnicodeError, ValueError):      # e.g. lone surrogates from undecodable bytes
+            return
         if len(text) >= 6 and "\n" not in text and text not in seen:
             seen.add(text)
             out.append((text, ext))
 
-    add(secret)
-    add(repr(secret)[1:-1])
+    add(lambda: secret)
+    add(lambda: repr(secret)[1:-1])
+    html_min = secret.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")   # Slack's escaping
+    add(lambda: html_min)
+    add(lambda: html_min.replace('"', "&quot;").replace("'", "&#x27;"))                  # html.escape
     for safe in ("", "/", _USERINFO_SAFE, _PCHAR_SAFE):
-        q = quote(secret, safe=safe)
-        add(q)
-        add(_lower_hex(q))
+        add(lambda: quote(secret, safe=safe))
+        add(lambda: _lower_hex(quote(secret, safe=safe)))
+        add(lambda: quote(secret, safe=safe, errors="surrogateescape"))
     for safe in ("", "/"):
-        q = quote_plus(secret, safe=safe)
-        add(q)
-        add(_lower_hex(q))
-    qq = quote(quote(secret, safe=""), safe="")
-    add(qq)
-    add(_lower_hex(qq))
+        add(lambda: quote_plus(secret, safe=safe))
+        add(lambda: _lower_hex(quote_plus(secret, safe=safe)))
+    add(lambda: quote(quote(secret, safe=""), safe=""))
+    add(lambda: _lower_hex(quote(quote(secret, safe=""), safe="")))
     for ensure_ascii in (True, False):
         j = json.dumps(secret, ensure_ascii=ensure_ascii)[1:-1]
-        add(j)
-        add(j.replace("/", "\\/"))
-        add(_JSON_U.sub(lambda m: "\\u" + m.group(1).upper(), j))
-        add(json.dumps(j, ensure_ascii=ensure_ascii)[1:-1])
-    raw = secret.encode("utf-8", "surrogatepass")
-    add(raw.hex())
-    add(raw.hex().upper())
+        add(lambda: j)
+        add(lambda: j.replace("/", "\\/"))
+        add(lambda: _JSON_U.sub(lambda m: "\\u" + m.group(1).upper(), j))
+        add(lambda: json.dumps(j, ensure_ascii=ensure_ascii)[1:-1])
+    raw = secret.encode("utf-8", "surrogateescape") if _has_surrogates(secret) else secret.encode()
+    add(lambda: raw.hex())
+    add(lambda: raw.hex().upper())
     for text, ext in _b64_cores(raw):
-        add(text, ext)
+        add(lambda: text, ext)
     return out
+
+
+def _has_surrogates(s: str) -> bool:
+    return any("\ud800" <= c <= "\udfff" for c in s)
 
 
 # --------------------------------------------------------------------------------------------
@@ -287,7 +309,11 @@ def _ci(word: str) -> str:
 # superset of its pattern's prefix); they start at a rare character and look behind for the
 # rest of the keyword, so the engine is tried at few positions. A named group ``flagN`` marks
 # an anchor that only counts when ``--`` occurs earlier on the line (command-line flags).
-_KV_TAIL = r"[A-Za-z0-9_.\-]*"
+_KV_TAIL = r"[A-Za-z0-9_.\-]{0,64}"
+# A JWT starts a base64url run, or follows an escape (%22, \u0022, \n ...). Requiring this
+# keeps matching linear on hostile input such as "eyJeyJeyJ...".
+_JWT_START = (r"(?:(?<![A-Za-z0-9_-]eyJ)|(?<=%[0-9A-Fa-f]{2}eyJ)|(?<=\\[nrtbf]eyJ)"
+              r"|(?<=\\u[0-9A-Fa-f]{4}eyJ)|(?<=\\x[0-9A-Fa-f]{2}eyJ))")
 _KV_SEP = r"\\?[\"']?[^\S\n]*[=:]"
 
 
@@ -301,7 +327,7 @@ def _kw(word: str, at: int, tail: str = "") -> list[tuple[str, str]]:
 
 def _pattern_anchors() -> list[tuple[str, str]]:
     a: list[tuple[str, str]] = [
-        ("J", r"(?<=eyJ)[A-Za-z0-9_-]{5,}={0,2}\.[A-Za-z0-9_-]{2}"),       # JWT
+        ("J", r"(?<=eyJ)" + _JWT_START + r"[A-Za-z0-9_-]{5,}+={0,2}\.[A-Za-z0-9_-]{2}"),  # JWT
         ("x", r"(?:ox(?:[a-z]|e\.xox[a-z])|app)(?:-|%2[dD])"),            # Slack tokens
         ("A", r"(?:KIA|SIA|GPA|IDA|ROA|IPA|NPA|NVA|PKA|BIA|CCA)[A-Z0-9]{16}"),  # AWS key ids
         ("k", r"s\.slack\.com/(?<=hooks\.slack\.com/)"),                  # Slack webhooks
@@ -321,7 +347,7 @@ def _pattern_anchors() -> list[tuple[str, str]]:
         a += _kw(word, at, _KV_TAIL + _KV_SEP)
         for c, rest in _kw(word, at, "") if word != "refresh" else ():
             look = rest.replace("(?<=", "(?<=[A-Za-z0-9-]")
-            a.append((c, f"{look}[A-Za-z0-9-]*[^\\S\\n]+(?P<flag{n}>)"))
+            a.append((c, f"{look}[A-Za-z0-9-]{{0,64}}[^\\S\\n]+(?P<flag{n}>)"))
             n += 1
     return a
 
@@ -329,9 +355,10 @@ def _pattern_anchors() -> list[tuple[str, str]]:
 _PATTERN_ANCHORS = _pattern_anchors()
 
 
-def _trie_regex(words: Iterable[str]) -> str:
-    """A regex matching any of ``words`` (existence only: a word that is a prefix of another
-    makes the longer one unnecessary)."""
+def _trie_alternatives(words: Iterable[str]) -> list[str]:
+    """Regex alternatives, each starting with a literal, that together match any of ``words``
+    (existence only: a word that is a prefix of another makes the longer one unnecessary).
+    Returned unjoined so the caller can merge them into one flat alternation."""
     root: dict = {}
     for w in words:
         node = root
@@ -343,18 +370,22 @@ def _trie_regex(words: Iterable[str]) -> str:
             node.clear()
             node[""] = None
 
-    def emit(node: dict) -> str:
+    def emit(node: dict) -> list[str]:
         if "" in node:
-            return ""
-        alts = [re.escape(ch) + emit(sub) for ch, sub in sorted(node.items())]
-        return alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+            return [""]
+        out = []
+        for ch, sub in sorted(node.items()):
+            alts = emit(sub)
+            out.append(re.escape(ch) + (alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"))
+        return out
 
     return emit(root)
 
 
 # Case-sensitive patterns, run on the original text. Each: (gate substrings, regex, handler).
-_JWT_RE = r"eyJ[A-Za-z0-9_-]{5,}={0,2}\.[A-Za-z0-9_-]{2,}={0,2}\.(?:[A-Za-z0-9_-]+={0,2})?"
-_SLACK_RE = (r"(?:xox(?:[a-z]|e\.xox[a-z])|xapp)(?:-|%2[dD])(?:[A-Za-z0-9]|-|%2[dD])+")
+_JWT_RE = (r"eyJ" + _JWT_START + r"[A-Za-z0-9_-]{5,}+={0,2}\.[A-Za-z0-9_-]{2,}+={0,2}\."
+           r"(?:[A-Za-z0-9_-]++={0,2})?")
+_SLACK_RE = r"(?:xox(?:[a-z]|e\.xox[a-z])|xapp)(?:-|%2[dD])(?:[A-Za-z0-9]|-|%2[dD])++"
 _AWS_RE = r"(?:AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|APKA|ABIA|ACCA)(?<![A-Z0-9].{4})[A-Z0-9]{16}(?![A-Z0-9])"
 
 _AUTH_SCHEMES = frozenset(
@@ -385,8 +416,10 @@ _PLACEHOLDER_RE = re.compile(
     r"\*+|x{3,}|X{3,}|%\(\w+\)s|%s|\?|:\w+|\$\d+|\$\{[^}]*\}|\{\{.*\}\}|<[^>]*>|\[(?:redacted|hidden|masked)[^\]]*\]?",
     re.I,
 )
+# name=value pairs; a run without "=" is consumed whole (no re-scan from inside it)
 _COOKIE_PAIR = re.compile(
-    r"""(?P<n>[^\s=;,"'{}:]+)=(?P<v>[^;,\s"']*)|['"](?P<n2>[^'"\n]+)['"][^\S\n]*:[^\S\n]*['"](?P<v2>[^'"\n]*)['"]"""
+    r"""(?P<n>[^\s=;,"'{}:]++)(?:=(?P<v>[^;,\s"']*+))?"""
+    r"""|['"](?P<n2>[^'"\n]{1,256}+)['"][^\S\n]*:[^\S\n]*['"](?P<v2>[^'"\n]*+)['"]"""
 )
 _CAMEL = re.compile(r"[a-z0-9](?=[A-Z])")
 
@@ -459,13 +492,15 @@ def _h_cookie(m, s):
     out = []
     a, b = m.span("body")
     for p in _COOKIE_PAIR.finditer(s, a, b):
-        if p.group("n") is not None:
+        if p.group("n2") is not None:
+            name, (vs, ve) = p.group("n2"), p.span("v2")
+        elif p.group("v") is not None:
             name, (vs, ve) = p.group("n"), p.span("v")
         else:
-            name, (vs, ve) = p.group("n2"), p.span("v2")
+            continue
         if ve <= vs or name.lower() in _COOKIE_ATTRS or not _COOKIE_NAME_RE.search(name):
             continue
-        if _placeholder(s[vs:ve]) and s[vs:ve].lower() not in ("true", "false", "yes", "no"):
+        if _placeholder(s[vs:ve]):
             continue
         out.append((vs, ve, "refresh token" if "refresh" in name.lower() else "session cookie"))
     return out
@@ -527,36 +562,43 @@ def _h_sql(m, s):
     return [(a, b, "password")] if b > a else []
 
 
-_CS_PATTERNS = [  # (gates: any substring, compiled, handler)
-    (("eyJ",), re.compile(_JWT_RE), _h_whole("jwt")),
-    (("xox", "xapp"), re.compile(_SLACK_RE), _h_whole("slack token")),
+# Each pattern: (gates, regex, handler, overlap). A pattern runs only when one of its gate
+# substrings is present; ``overlap`` restarts the search one character after each match (so
+# matches inside a match are found), else after it (whole-token masks, linear on long runs).
+_CS_PATTERNS = [  # case-sensitive, run on the original text
+    (("eyJ",), re.compile(_JWT_RE), _h_whole("jwt"), False),
+    (("xox", "xapp"), re.compile(_SLACK_RE), _h_whole("slack token"), False),
     (("AKIA", "ASIA", "AGPA", "AIDA", "AROA", "AIPA", "ANPA", "ANVA", "APKA", "ABIA", "ACCA"),
-     re.compile(_AWS_RE), _h_whole("aws access key id")),
-    (("hooks.slack.com",), re.compile(r"hooks\.slack\.com/(?:services|workflows|triggers)/(?P<hook>[A-Za-z0-9/_-]+)"),
-     _h_group("hook", "slack webhook")),
-    (("://",), re.compile(r"://(?P<user>[^\s:/?#@\"'<>\[\]]*):(?P<pw>[^\s/\"<>]*)@"), _h_group("pw", "URL password")),
-    (("://",), re.compile(r"://(?P<tok>[A-Za-z0-9._~-]{16,})@"), _h_group("tok", "URL credentials", _tokenish)),
+     re.compile(_AWS_RE), _h_whole("aws access key id"), False),
+    (("hooks.slack.com",), re.compile(r"hooks\.slack\.com/(?:services|workflows|triggers)/(?P<hook>[A-Za-z0-9/_-]++)"),
+     _h_group("hook", "slack webhook"), False),
+    (("://",), re.compile(r"://(?P<user>[^\s:/?#@\"'<>\[\]]*+):(?P<pw>[^\s/\"<>]*)@"), _h_group("pw", "URL password"),
+     False),
+    (("://",), re.compile(r"://(?P<tok>[A-Za-z0-9._~-]{16,}+)@"), _h_group("tok", "URL credentials", _tokenish), False),
 ]
 
 _N_STRONG = 3  # the first patterns above are also re-checked on the output (leftover = withhold)
 
-# Case-insensitive patterns, run on the lower-cased text (same offsets) with lower-case literals,
-# so the regex engine can skip ahead on literal first characters.
+# Case-insensitive patterns, run on the lower-cased text (same offsets) with lower-case
+# literals first, so the regex engine skips ahead on them.
 _CI_PATTERNS_SRC = [
-    (("%3a%2f%2f",), r"%3a%2f%2f[^\s%&/?#@]*%3a(?P<pw>[^\s&/?#@]*?)%40", _h_group("pw", "URL password")),
+    (("%3a%2f%2f",), r"%3a%2f%2f[^\s%&/?#@]*+%3a(?P<pw>[^\s&/?#@]{0,256}?)%40", _h_group("pw", "URL password"), False),
     (("authorization",),
-     r"(?:proxy-)?authorization[\"']?[^\S\n]*[:=][^\S\n]*[\"']?[^\S\n]*"
-     r"(?:(?P<scheme>[a-z][a-z0-9_.-]*)[^\S\n]+)?(?P<cred>[^\s\"',;]+)", _h_authz),
-    (("bearer",), r"(?<![a-z0-9_-])bearer[^\S\n]+(?P<tok>[a-z0-9\-._~+/]+=*)(?![a-z0-9\-._~+/=])", _h_bearer),
-    (("cookie",), r"cookies?[\"']?[^\S\n]*[:=]?[^\S\n]*(?P<body>[^\n]*)", _h_cookie),
+     r"authorization[\"']?[^\S\n]*[:=][^\S\n]*[\"']?[^\S\n]*"
+     r"(?:(?P<scheme>[a-z][a-z0-9_.-]{0,32})[^\S\n]+)?(?P<cred>[^\s\"',;]++)", _h_authz, False),
+    (("bearer",), r"bearer(?<![a-z0-9_-]bearer)[^\S\n]+(?P<tok>[a-z0-9\-._~+/]++=*+)(?![a-z0-9\-._~+/=])",
+     _h_bearer, False),
+    (("cookie",), r"cookies?[\"']?[^\S\n]*[:=]?[^\S\n]*(?P<body>[^\n]*+)", _h_cookie, False),
     ((), r"(?P<key>passw(?:or)?d|pwd|secret|token|api[_-]?key|apikey|refresh)"
-         r"(?P<tail>[a-z0-9_.\-]*)(?P<q>\\?[\"']?)[^\S\n]*(?:=>|:=|=|:)[^\S\n]*"
-         r"(?P<val>\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*'|\\\"[^\n]*?\\\"|[^\s&,;\"'<>]+)", _h_kv),
-    (("--",), r"--(?P<fkey>[a-z0-9-]*?(?:passw(?:or)?d|pwd|token|secret|api-?key)[a-z0-9-]*)"
-              r"[^\S\n]+(?P<fval>[^\s<>|\-][^\s]*)", _h_flag),
-    (("password", "identified"), r"(?:password|identified[^\S\n]+by)[^\S\n]+(?P<sq>'(?:[^'\n]|'')*')", _h_sql),
+         r"(?P<tail>[a-z0-9_.\-]{0,64})(?P<q>\\?[\"']?)[^\S\n]*(?:=>|:=|=|:)[^\S\n]*"
+         r"(?P<val>\"(?:[^\"\\\n]|\\.){0,4096}\"|'(?:[^'\\\n]|\\.){0,4096}'|\\\"[^\n]{0,4096}?\\\""
+         r"|[^\s&,;\"'<>]++)", _h_kv, False),
+    (("--",), r"--(?P<fkey>[a-z0-9-]{0,64}?(?:passw(?:or)?d|pwd|token|secret|api-?key)[a-z0-9-]{0,64})"
+              r"[^\S\n]+(?P<fval>[^\s<>|\-][^\s]*+)", _h_flag, False),
+    (("password", "identified"), r"(?:password|identified[^\S\n]+by)[^\S\n]+(?P<sq>'(?:[^'\n]|''){0,4096}')",
+     _h_sql, False),
 ]
-_CI_PATTERNS = [(g, re.compile(src), re.compile(src, re.I), h) for g, src, h in _CI_PATTERNS_SRC]
+_CI_PATTERNS = [(g, re.compile(src), src, h, ov) for g, src, h, ov in _CI_PATTERNS_SRC]
 
 _PEM_BEGIN = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----")
 _PEM_END = re.compile(r"-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----")
@@ -588,10 +630,8 @@ def _pem_pass(text: str, state: _State) -> str:
                 pos = end.end()
                 state.pem_lines = 0
                 continue
-            state.pem_lines = left
+            state.pem_lines = left              # 0: budget spent, the rest is ordinary text
             pos = limit
-            if left == 0 and limit < n:
-                pass                            # budget exhausted: the rest is ordinary text
             continue
         begin = _PEM_BEGIN.search(text, pos)
         if begin is None:
@@ -639,13 +679,10 @@ class _Engine:
             pats.setdefault(c, []).append(rest)
         alts = []
         for c in sorted(set(firsts) | set(pats)):
-            rests = []
-            if c in firsts:
-                t = _trie_regex(firsts[c])
-                if t == "":
-                    alts.append(re.escape(c))
-                    continue
-                rests.append(t)
+            rests = _trie_alternatives(firsts[c]) if c in firsts else []
+            if "" in rests:
+                alts.append(re.escape(c))
+                continue
             rests.extend(r for r in pats.get(c, ()) if "(?P<" not in r)
             rests.extend(r for r in pats.get(c, ()) if "(?P<" in r)       # checked anchors last
             alts.append(re.escape(c) + (rests[0] if len(rests) == 1 else "(?:" + "|".join(rests) + ")"))
@@ -653,21 +690,29 @@ class _Engine:
 
     # -- stage A: which lines need a closer look ------------------------------------------
     def suspicious(self, text: str) -> list[tuple[int, int]]:
+        """(start, end) of every line that holds an anchor: the only lines that can hold a
+        known value or a pattern. Every other line is verified clean by this one scan."""
         search = self.scan.search
         spans: list[tuple[int, int]] = []
         pos, n = 0, len(text)
+        ls = le = dd = -1                      # current line [ls, le) and its first "--"
         while pos <= n:
             m = search(text, pos)
             if m is None:
                 break
             p = m.start()
-            s = text.rfind("\n", 0, p) + 1
-            if m.lastgroup is not None and text.find("--", s, p) < 0:
-                pos = p + 1                    # "password reset ...": not a --password flag
-                continue
-            e = _line_end(text, p)
-            spans.append((s, e))
-            pos = e + 1
+            if p >= le:
+                ls = text.rfind("\n", 0, p) + 1
+                le = _line_end(text, p)
+                dd = -2
+            if m.lastgroup is not None:        # a --flag anchor: only after "--" on the line
+                if dd == -2:
+                    dd = text.find("--", ls, le)
+                if dd < 0 or dd > p:
+                    pos = p + 1
+                    continue
+            spans.append((ls, le))
+            pos = le + 1
         return spans
 
     # -- stage B ------------------------------------------------------------------------
@@ -691,22 +736,26 @@ class _Engine:
     def find(self, s: str) -> list[tuple[int, int, str, int]]:
         """Every span to mask in ``s`` (lines joined by newlines): (start, end, kind, priority)."""
         found = [(a, b, k, 2) for a, b, k in self.value_hits(s)]
-        for gates, rx, handler in _CS_PATTERNS:
+        for gates, rx, handler, overlap in _CS_PATTERNS:
             if gates and not any(g in s for g in gates):
                 continue
-            found.extend((a, b, k, 1) for a, b, k in _overlapping(rx, s, s, handler))
+            found.extend((a, b, k, 1) for a, b, k in _matches(rx, s, s, handler, overlap))
         low = s.lower()
         same = len(low) == len(s)
-        for gates, rx_low, rx_ci, handler in _CI_PATTERNS:
+        for gates, rx_low, src, handler, overlap in _CI_PATTERNS:
             if gates and not any(g in low for g in gates):
                 continue
-            found.extend((a, b, k, 1) for a, b, k in _overlapping(rx_low if same else rx_ci, low if same else s, s, handler))
+            if same:
+                hits = _matches(rx_low, low, s, handler, overlap)
+            else:   # lower() changed some offsets (rare non-ASCII): match case-insensitively
+                hits = _matches(re.compile(src, re.I), s, s, handler, overlap)
+            found.extend((a, b, k, 1) for a, b, k in hits)
         return found
 
     def verify(self, out: str) -> set[int]:
         """Offsets of spans in ``out`` that still hold a known value or a strong token shape."""
         bad = [a for a, _, _ in self.value_hits(out)]
-        for gates, rx, _ in _CS_PATTERNS[:_N_STRONG]:
+        for gates, rx, _, _ in _CS_PATTERNS[:_N_STRONG]:
             if any(g in out for g in gates):
                 bad.extend(m.start() for m in rx.finditer(out))
         return set(bad)
@@ -730,7 +779,7 @@ class _Engine:
         return new, bad
 
 
-def _overlapping(rx, hay: str, s: str, handler) -> list:
+def _matches(rx, hay: str, s: str, handler, overlap: bool) -> list:
     out = []
     pos = 0
     search = rx.search
@@ -739,7 +788,7 @@ def _overlapping(rx, hay: str, s: str, handler) -> list:
         if m is None:
             return out
         out.extend(handler(m, s))
-        pos = m.start() + 1
+        pos = m.start() + 1 if overlap or m.end() == m.start() else m.end()
 
 
 def _widen_b64(s: str, a: int, b: int, ext) -> tuple[int, int]:
@@ -856,6 +905,13 @@ class Redactor:
                 if v in self._secrets or is_trivial_secret(v):
                     continue
                 self._secrets[v] = (kind, encoded_variants(v))
+                self._dirty = True
+
+    def forget_secret(self, value: str) -> None:
+        """Stop masking ``value`` by value (short-lived secrets such as issued bearer tokens, so
+        they do not pile up; patterns still catch their shape)."""
+        with self._lock:
+            if self._secrets.pop(value, None) is not None:
                 self._dirty = True
 
     def add_env(self, values: Mapping[str, str | None], source: str = "") -> None:

@@ -1,37 +1,101 @@
 """The one place that talks to Slack's Web API. Everything it sends is redacted first.
 
-Slack faults: 429 honours Retry-After, 5xx and connection errors are retried with backoff
-(slack-sdk's retry handlers); a post that still fails is logged (redacted) and reported to the
-caller, never silently dropped. A text over Slack's limits is not truncated: the summary stays
-in the message and the full (redacted) text goes into the thread as a file.
+Slack faults (:class:`SlackRetry`, one retry handler for every call of the client): 429 waits
+exactly the ``Retry-After`` Slack gave (plus at most 0.25 s of jitter); 5xx answers (500, 502,
+503, 504), refused or reset connections and timeouts are retried with exponential backoff
+(0.25 s doubling, at most 8 s apart), up to ``MAX_RETRIES`` retries per call. Calls are
+synchronous, so a run's messages reach Slack in the order the run says them, retried or not.
+Each retry is logged and counted (``bbops_slack_retries_total{reason}``). A post that still
+fails is logged (redacted) and raised as ``PostFailed`` to the caller, never silently dropped.
+A text over Slack's limits is not truncated: the summary stays in the message and the full
+(redacted) text goes into the thread as a file.
 """
 
 from __future__ import annotations
 
+import http.client
 import logging
+import random
+import socket
+import time
+from urllib.error import HTTPError, URLError
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_handlers import (
-    ConnectionErrorRetryHandler,
-    RateLimitErrorRetryHandler,
-    ServerErrorRetryHandler,
-)
+from slack_sdk.http_retry.handler import RetryHandler
 
+from bot.metrics import count_shared
 from bot.redaction import redact, redact_obj
 from bot.render import MESSAGE_TEXT_LIMIT, SECTION_LIMIT
 
 log = logging.getLogger("bbops.slack")
 
+MAX_RETRIES = 8
+BACKOFF_BASE_S = 0.25
+BACKOFF_MAX_S = 8.0
+RETRY_AFTER_MAX_S = 300.0     # a Retry-After beyond this is Slack telling us to stop, not to wait
+SERVER_ERRORS = (500, 502, 503, 504)
+_CONNECTION_ERRORS = (ConnectionError, http.client.RemoteDisconnected, http.client.IncompleteRead,
+                      TimeoutError, socket.timeout)
 
-def make_client(token: str, base_url: str, *, retries: int = 5, timeout_s: int = 15) -> WebClient:
-    client = WebClient(token=token, base_url=base_url, timeout=timeout_s)
-    client.retry_handlers.extend([
-        RateLimitErrorRetryHandler(max_retry_count=retries),
-        ServerErrorRetryHandler(max_retry_count=retries),
-        ConnectionErrorRetryHandler(max_retry_count=retries),
-    ])
-    return client
+
+class SlackRetry(RetryHandler):
+    """Retry 429 (after Retry-After), 5xx and connection errors (with backoff); log and count each."""
+
+    def __init__(self, max_retry_count: int = MAX_RETRIES, *, backoff_base_s: float = BACKOFF_BASE_S,
+                 backoff_max_s: float = BACKOFF_MAX_S, sleep=time.sleep) -> None:
+        super().__init__(max_retry_count=max_retry_count)
+        self.backoff_base_s, self.backoff_max_s, self._sleep = backoff_base_s, backoff_max_s, sleep
+
+    @staticmethod
+    def reason(response, error) -> str | None:
+        if response is not None:
+            if response.status_code == 429:
+                return "rate_limited"
+            if response.status_code in SERVER_ERRORS:
+                return "server_error"
+            return None
+        if isinstance(error, HTTPError):
+            return None
+        if isinstance(error, URLError):
+            return "connection"
+        if isinstance(error, _CONNECTION_ERRORS):
+            return "timeout" if isinstance(error, (TimeoutError, socket.timeout)) else "connection"
+        return None
+
+    def _can_retry(self, *, state, request, response=None, error=None) -> bool:
+        return self.reason(response, error) is not None
+
+    def wait_s(self, state, response) -> float:
+        if response is not None and response.status_code == 429:
+            retry_after = None
+            for key, value in response.headers.items():
+                if key.lower() == "retry-after":
+                    retry_after = value[0] if isinstance(value, list) else value
+            try:
+                wait = float(retry_after) if retry_after is not None else 1.0
+            except ValueError:
+                wait = 1.0
+            return min(max(wait, 0.0), RETRY_AFTER_MAX_S) + random.uniform(0, 0.25)
+        backoff = min(self.backoff_max_s, self.backoff_base_s * (2 ** state.current_attempt))
+        return backoff * random.uniform(0.8, 1.2)
+
+    def prepare_for_next_attempt(self, *, state, request, response=None, error=None) -> None:
+        reason = self.reason(response, error) or "other"
+        wait = self.wait_s(state, response)
+        method = request.url.rstrip("/").rsplit("/", 1)[-1]
+        what = f"HTTP {response.status_code}" if response is not None else type(error).__name__
+        log.warning("slack %s: %s; retry %d of %d in %.2f s", method, what, state.current_attempt + 1,
+                    self.max_retry_count, wait, extra={"slack_method": method})
+        count_shared("slack_retries", reason)
+        state.next_attempt_requested = True
+        self._sleep(wait)
+        state.increment_current_attempt()
+
+
+def make_client(token: str, base_url: str, *, retries: int = MAX_RETRIES, timeout_s: int = 15) -> WebClient:
+    return WebClient(token=token, base_url=base_url, timeout=timeout_s,
+                     retry_handlers=[SlackRetry(max_retry_count=retries)])
 
 
 class PostFailed(Exception):

@@ -128,9 +128,7 @@ def test_smoke_with_wrong_password_says_check_credentials(tmp_path, session_targ
 @pytest.mark.parametrize("change, expected", [
     ({"DEBUG": "true"}, "DEBUG=true"),
     ({"BUDGETBUDDY_CORS_ORIGINS": "*"}, "contains * in production"),
-    pytest.param({"REFRESH_COOKIE_SAMESITE": "none", "REFRESH_COOKIE_SECURE": "false"},
-                 "requires REFRESH_COOKIE_SECURE=true",
-                 marks=pytest.mark.xfail(strict=True, reason="redaction over-masks REFRESH_COOKIE_SECURE=true; issue 5")),
+    ({"REFRESH_COOKIE_SAMESITE": "none", "REFRESH_COOKIE_SECURE": "false"}, "requires REFRESH_COOKIE_SECURE=true"),
     ({"JWT_SECRET": ""}, "missing: JWT_SECRET"),
 ])
 def test_precheck_fails_each_rule(tmp_path, session_target, standin, change, expected):

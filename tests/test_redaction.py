@@ -35,6 +35,7 @@ REPO = Path(__file__).resolve().parents[1]
 # Secrets full of the characters that break naive maskers.
 SECRETS = [
     "Xq7#p@ss/w0rd!$%&+=",
+    "<tag>&amp;\"it's\"",
     "p@ss:w/rd!$#%&+=",
     "a b+c=d&e%f#g!h$i@j:k/l",
     'q"uote\'s\\back/slash#1',
@@ -71,6 +72,8 @@ ENCODINGS = {
     "json": lambda s: json.dumps(s)[1:-1],
     "json-raw-unicode": lambda s: json.dumps(s, ensure_ascii=False)[1:-1],
     "json-in-json": lambda s: json.dumps(json.dumps({"pw": s}))[1:-1],
+    "html-slack": lambda s: s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"),
+    "html-escape": lambda s: __import__("html").escape(s),
     "hex": lambda s: s.encode().hex(),
     "HEX": lambda s: s.encode().hex().upper(),
 }
@@ -638,3 +641,37 @@ def test_import_is_stdlib_only():
             "print(bad)")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=30)
     assert out.stdout.strip() == "[]", out.stderr
+
+
+# ---------------------------------------------------------------------------------------
+# Hostile input: matching stays linear (a target's error body must not stall the worker)
+# ---------------------------------------------------------------------------------------
+
+HOSTILE = {
+    "jwt-run": "eyJ" * 70_000,
+    "jwt-dots": "eyJaaaaa." * 25_000,
+    "slack-run": "xoxb-" * 40_000,
+    "kv-run": "password=" * 25_000,
+    "kv-secret-run": "secret=" * 30_000,
+    "kv-quote": 'password:"' * 20_000,
+    "flags": "--password " * 20_000,
+    "cookie-body": "Cookie: " + "a" * 200_000,
+    "cookie-run": "cookie " * 30_000,
+    "authz-run": "authorization:" * 15_000,
+    "url-userinfo": "https://" + "u:" * 100_000 + "@",
+    "url-encoded": "%3A%2F%2Fu%3A" * 15_000,
+    "keyword-run": "password" * 25_000,
+    "pem-run": "-----BEGIN PRIVATE KEY-----" * 8_000,
+    "values": "Xq7#p@ss/w0rd!$%&+=" * 10_000,
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE))
+def test_hostile_input_is_linear(name):
+    import time
+
+    r = Redactor({"K": "Xq7#p@ss/w0rd!$%&+="})
+    t = time.perf_counter()
+    out = r.redact(HOSTILE[name])
+    assert time.perf_counter() - t < 3.0, name
+    assert "Xq7#p@ss" not in out

@@ -2,9 +2,12 @@
 
 ``plan(rt, run_id)`` computes the plan and either posts the approval card or, for a verb the
 environment does not guard, goes straight on. ``execute(rt, run_id)`` runs an approved plan:
-it takes the environment's lock (refusing, naming the holder, when another run has it),
-recomputes the plan and stops with a fresh card when its hash differs from the approved one,
-then runs the runbook steps, editing the parent message as each completes.
+it takes the environment's lock (refusing, naming the holder, when another run has it: a locked
+environment does not queue changes, see docs/DECISIONS.md), recomputes the plan and stops with a
+fresh card when its hash differs from the approved one, then runs the runbook steps, editing the
+parent message as each completes. A migration's snapshot is taken while the plan is re-checked
+(both only read; it is discarded if the plan changed). The lock is released before the run's final
+state is written, so a run reported settled never still holds its environment.
 """
 
 from __future__ import annotations
@@ -12,12 +15,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from bot import approvals, locks
 from bot.db.models import Run, RunStatus, utcnow
 from bot.errors import BBOpsError
 from bot.metrics import RUN_SECONDS, RUNS
+from bot.redaction import redact
 from bot.render import Outcome, StepResult, step_line
 from bot.runtime import Runtime
 from workers import probes
@@ -45,9 +50,30 @@ def scripts_digest(versions_dir: Path) -> str:
 
 
 # -- plans ------------------------------------------------------------------------------------
+class _BothAtOnce:
+    """The target's `alembic heads` and `alembic current`, started together: two subprocesses of
+    the target's Python at once instead of one after the other (planning and the re-check before
+    execution both need both). Errors surface where ``diagnose`` expects them."""
+
+    def __init__(self, alembic) -> None:
+        self._alembic = alembic
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="alembic") as pool:
+            self._heads = pool.submit(alembic.heads)
+            self._current = pool.submit(alembic.current)
+
+    def heads(self) -> list[str]:
+        return self._heads.result()
+
+    def current(self) -> list[str]:
+        return self._current.result()
+
+    def versions_dir(self) -> Path:
+        return self._alembic.versions_dir()
+
+
 def migrate_plan(ctx: StepContext) -> dict:
     env = ctx.env
-    diagnosis = diagnose(ctx.alembic)
+    diagnosis = diagnose(_BothAtOnce(ctx.alembic))
     if diagnosis.state is MigrationState.ALIGNED:
         raise PlanRefused(f"nothing to migrate: {env.name} is at head {diagnosis.heads[0]}", Outcome.OK,
                           diagnosis.lines(), [f"/bb readyz {env.name}"])
@@ -65,7 +91,13 @@ def migrate_plan(ctx: StepContext) -> dict:
 
 
 def deploy_plan(ctx: StepContext) -> dict:
+    from bot.grammar import VERSION_RE
+
     version = ctx.run.args.get("version")
+    if not isinstance(version, str) or not VERSION_RE.match(version):
+        # the grammar already refused it; this guards runs recorded by anything else
+        raise PlanRefused("cannot plan a deploy: the version is not a release like `1.4.2` or a commit id",
+                          Outcome.REFUSED, next_commands=[f"/bb deploy {ctx.env.name} <version>"])
     try:
         plan = migrate_plan(ctx)
     except PlanRefused as refused:
@@ -104,12 +136,19 @@ def plan(rt: Runtime, run_id: int) -> str:
     run = rt.store.get_run(run.id)
     ctx = StepContext(rt, run, env, thread_ts)
     try:
-        the_plan = make_plan(ctx)
+        with RunHeartbeat(rt, run.id):       # planning runs target subprocesses: show we are alive
+            the_plan = make_plan(ctx)
     except PlanRefused as refused:
         return _finish(rt, run, thread_ts, refused.result, from_status=RunStatus.PLANNING)
     except BBOpsError as exc:
-        return _finish(rt, run, thread_ts, StepResult(Outcome.ERROR, f"cannot plan: {str(exc).splitlines()[0]}",
-                                                      str(exc).splitlines()[1:]), from_status=RunStatus.PLANNING)
+        lines = redact(str(exc)).splitlines() or [type(exc).__name__]
+        return _finish(rt, run, thread_ts, StepResult(Outcome.ERROR, f"cannot plan: {lines[0]}", lines[1:]),
+                       from_status=RunStatus.PLANNING)
+    except Exception as exc:
+        log.exception("run %s: planning failed unexpectedly", run.id)
+        return _finish(rt, run, thread_ts, StepResult(
+            Outcome.ERROR, f"bb-ops failed while planning ({type(exc).__name__}); nothing was changed; the worker "
+            "log has the details", [], [run.text]), from_status=RunStatus.PLANNING)
     finally:
         ctx.close()
     rt.store.audit("planned", run_id=run.id, env=run.env, detail={"plan": the_plan,
@@ -136,29 +175,79 @@ def execute(rt: Runtime, run_id: int) -> str:
     started = time.monotonic()
     lease = locks.acquire(rt, env.name, run.id)
     if isinstance(lease, locks.Holder):
-        holder = rt.store.get_run(lease.run_id)
-        who = f" (`{holder.text}` by <@{holder.requester}>)" if holder else ""
-        result = StepResult(Outcome.REFUSED,
-                            f"{env.name} is locked by run {lease.run_id}{who} since {lease.since:%H:%M:%S} UTC; "
-                            "nothing was changed", [f"when it has finished, ask again: `{run.text}`"],
-                            [f"/bb status {lease.run_id}", run.text])
-        rt.store.audit("lock_refused", run_id=run.id, env=env.name, detail={"holder_run": lease.run_id})
-        return _finish(rt, run, thread_ts, result, from_status=RunStatus.RUNNING)
-    rt.store.audit("lock_acquired", run_id=run.id, env=env.name)
+        return _finish(rt, run, thread_ts, lock_refusal(rt, run, lease), from_status=RunStatus.RUNNING,
+                       started=started)
+    rt.store.audit("lock_acquired", run_id=run.id, env=env.name,
+                   detail={"ttl_s": locks.LEASE_TTL_S, "worker": WORKER_NAME})
     lease.start_heartbeat()
     ctx = StepContext(rt, run, env, thread_ts)
+    fresh = None
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"snapshot-{run.id}")
     try:
         with RunHeartbeat(rt, run.id):
+            by = f" by <@{run.approved_by}>" if run.approved_by else ""
+            update_parent(rt, run, f"approved{by}; re-checking the plan…")
+            # a migration's first step is the snapshot: take it while the plan is re-checked (both
+            # only read, and the lock is held); it is kept only if the re-checked plan is the same
+            early = (pool.submit(snapshot_step, ctx, run.plan.get("current"))
+                     if run.verb == "migrate" and (run.plan or {}).get("target") else None)
             fresh = safe_plan(ctx)
+            same = not isinstance(fresh, StepResult) and approvals.plan_hash(fresh) == run.plan_hash
+            if early is not None and not (same and fresh.get("current") == run.plan.get("current")):
+                _discard(ctx, early)
+                early = None
             if isinstance(fresh, StepResult):
-                return _finish(rt, run, thread_ts, fresh, from_status=RunStatus.RUNNING, started=started)
-            if approvals.plan_hash(fresh) != run.plan_hash and env.needs_approval(run.verb):
-                return _replan(rt, run, thread_ts, fresh)
-            result = safe_step(lambda c: run_plan(c, fresh), ctx)
-        return _finish(rt, run, thread_ts, result, from_status=RunStatus.RUNNING, started=started)
+                result = fresh
+            elif not same and env.needs_approval(run.verb):
+                result = None   # the plan changed: ask again, after the lock is released
+            else:
+                result = safe_step(lambda c: run_plan(c, fresh, early_snapshot=early), ctx)
     finally:
+        pool.shutdown(wait=True)
+        # free the environment before the run is reported settled: whoever reads "succeeded"
+        # may start the next change at once
         lease.release()
-        rt.store.audit("lock_released", run_id=run.id, env=env.name)
+        rt.store.audit("lock_released", run_id=run.id, env=env.name,
+                       detail={"lease_lost": lease.lost} if lease.lost else None)
+    if result is None:
+        return _replan(rt, run, thread_ts, fresh)
+    return _finish(rt, run, thread_ts, result, from_status=RunStatus.RUNNING, started=started)
+
+
+def snapshot_step(ctx: StepContext, revision: str | None):
+    """Take and verify the pre-migration snapshot, audited as the step ``snapshot``."""
+    from workers import snapshots
+
+    with ctx.step("snapshot") as box:
+        snap = snapshots.take(ctx.rt, ctx.env, ctx.run.id, revision)
+        box["ok"], box["detail"] = snap.verified, f"{snap.name}: {snap.verify_detail}"
+    return snap
+
+
+def _discard(ctx: StepContext, early) -> None:
+    """A snapshot taken for a plan that will not run as approved: labelled with a revision that may
+    no longer be current, so it goes (file and row)."""
+    try:
+        snap = early.result()
+    except Exception:
+        return      # it failed; nothing was kept
+    Path(snap.path).unlink(missing_ok=True)
+    ctx.rt.store.delete_snapshot(snap.name)
+    ctx.audit("snapshot_discarded", name=snap.name, why="the re-checked plan differs from the approved one")
+
+
+def lock_refusal(rt: Runtime, run, holder: locks.Holder) -> StepResult:
+    """The documented choice: a locked environment refuses (naming the holder), it does not queue."""
+    held = rt.store.get_run(holder.run_id) if holder.run_id else None
+    who = f" (`{held.text}` by <@{held.requester}>)" if held else ""
+    rt.store.audit("lock_refused", run_id=run.id, env=run.env,
+                   detail={"holder_run": holder.run_id, "since": holder.since.isoformat()})
+    return StepResult(Outcome.REFUSED,
+                      f"{run.env} is locked by run {holder.run_id}{who} since {holder.since:%H:%M:%S} UTC; "
+                      "nothing was changed",
+                      [f"one change per environment at a time; when run {holder.run_id} has finished, ask again: "
+                       f"`{run.text}`"],
+                      [f"/bb status {holder.run_id}", run.text])
 
 
 def safe_plan(ctx: StepContext) -> dict | StepResult:
@@ -183,21 +272,25 @@ def describe_change(old: dict, new: dict) -> str:
 
 
 def _replan(rt: Runtime, run, thread_ts: str | None, fresh: dict) -> str:
+    """The plan changed between approval and execution: change nothing, say what moved, and ask
+    for approval of the new plan on a fresh card (a new message: the old card cannot approve it)."""
     what = describe_change(run.plan or {}, fresh)
-    rt.store.audit("plan_changed", run_id=run.id, env=run.env, detail={"change": what})
+    rt.store.audit("plan_changed", run_id=run.id, env=run.env,
+                   detail={"change": what, "approved_hash": run.plan_hash, "new_hash": approvals.plan_hash(fresh)})
     if thread_ts:
         rt.poster.post(run.channel, f":warning: plan changed since approval: {what}. Nothing was changed; "
                        "a fresh card asks for approval of the new plan.", thread_ts=thread_ts)
-    approvals.close_card(rt, run, f":warning: plan changed since approval ({what}) — superseded by a new card")
-    rt.store.update_run(run.id, card_ts=None)
-    approvals.request_approval(rt, rt.store.get_run(run.id), fresh)
+    if run.card_ts and run.card_ts != run.parent_ts:
+        approvals.close_card(rt, run, f":warning: plan changed since approval ({what}) — superseded by a new card")
+    update_parent(rt, run, f"plan changed since approval: {what}; waiting for approval of the new plan", ":warning:")
+    approvals.request_approval(rt, rt.store.get_run(run.id), fresh, fresh=True)
     return "replanned"
 
 
-def run_plan(ctx: StepContext, the_plan: dict) -> StepResult:
+def run_plan(ctx: StepContext, the_plan: dict, *, early_snapshot=None) -> StepResult:
     verb = ctx.run.verb
     if verb in ("migrate", "deploy"):
-        return run_migrate(ctx, the_plan)
+        return run_migrate(ctx, the_plan, early_snapshot=early_snapshot)
     from workers import rollback
 
     if verb == "rollback":
@@ -206,7 +299,9 @@ def run_plan(ctx: StepContext, the_plan: dict) -> StepResult:
 
 
 def progress(ctx: StepContext, n: int, total: int, what: str) -> None:
-    update_parent(ctx.rt, ctx.rt.store.get_run(ctx.run.id), f"step {n}/{total}: {what}…")
+    run = ctx.rt.store.get_run(ctx.run.id)
+    by = f" (approved by <@{run.approved_by}>)" if run.approved_by else ""
+    update_parent(ctx.rt, run, f"step {n}/{total}: {what}…{by}")
 
 
 def output_to_thread(ctx: StepContext, title: str, output: str) -> None:
@@ -221,8 +316,10 @@ def output_to_thread(ctx: StepContext, title: str, output: str) -> None:
         ctx.say(f"{title}:\n```{output.strip()}```")
 
 
-def run_migrate(ctx: StepContext, the_plan: dict) -> StepResult:
-    from workers import hooks, snapshots
+def run_migrate(ctx: StepContext, the_plan: dict, *, early_snapshot=None) -> StepResult:
+    """Release hook (deploy), snapshot, upgrade, current == head, readyz, smoke (deploy).
+    ``early_snapshot``: a future of the snapshot already being taken (see ``execute``)."""
+    from workers import hooks
     from workers.steps import smoke
 
     env, lines = ctx.env, []
@@ -252,9 +349,7 @@ def run_migrate(ctx: StepContext, the_plan: dict) -> StepResult:
 
     if the_plan.get("target"):
         progress(ctx, step_no("snapshot"), total, "snapshot")
-        with ctx.step("snapshot") as box:
-            snap = snapshots.take(ctx.rt, env, ctx.run.id, the_plan.get("current"))
-            box["ok"], box["detail"] = snap.verified, f"{snap.name}: {snap.verify_detail}"
+        snap = early_snapshot.result() if early_snapshot is not None else snapshot_step(ctx, the_plan.get("current"))
         if not snap.verified:
             lines.append(step_line(False, "snapshot", f"{snap.name} failed verification: {snap.verify_detail}"))
             return StepResult(Outcome.FAILED, f"snapshot of {env.name} failed verification; nothing was migrated",
@@ -268,7 +363,11 @@ def run_migrate(ctx: StepContext, the_plan: dict) -> StepResult:
             except BBOpsError as exc:
                 box["ok"] = False
                 output_to_thread(ctx, "alembic upgrade output", getattr(exc, "output", "") or str(exc))
-                lines.append(step_line(False, "alembic upgrade head", str(exc).splitlines()[0]))
+                message = str(exc).splitlines()
+                box["detail"] = message[0]
+                lines.append(step_line(False, "alembic upgrade head", message[0]))
+                lines.extend(f"    {line}" for line in message[1:][-4:])    # the error itself (redacted)
+                lines.append(f"• current revision now: {_current_or_unknown(ctx)}")
                 return StepResult(Outcome.FAILED, f"migration of {env.name} failed; snapshot {snap.name} was taken "
                                   "before it", lines, [f"/bb migrations {env.name}", f"/bb rollback {env.name}"])
             box["ok"] = True
@@ -306,6 +405,13 @@ def run_migrate(ctx: StepContext, the_plan: dict) -> StepResult:
                           lines, [f"/bb history {env.name}"])
     return StepResult(Outcome.OK, f"migrated {env.name} to {the_plan.get('target')}; ready", lines,
                       [f"/bb smoke {env.name}", f"/bb history {env.name}"])
+
+
+def _current_or_unknown(ctx: StepContext) -> str:
+    try:
+        return ", ".join(ctx.alembic.current()) or "none"
+    except BBOpsError as exc:
+        return f"unknown ({str(exc).splitlines()[0][:120]})"
 
 
 def _finish(rt: Runtime, run, thread_ts, result: StepResult, *, from_status: RunStatus,

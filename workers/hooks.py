@@ -6,6 +6,7 @@ Hooks run in the target's repository root (the parent of ``backend.dir``).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from bot.config import Environment
@@ -13,13 +14,18 @@ from bot.errors import ConfigError
 from workers.target_alembic import run_target
 
 
+PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+
+
 def hook_argv(template: list[str], **values: str) -> list[str]:
-    out = []
-    for arg in template:
-        for key, value in values.items():
-            arg = arg.replace("{" + key + "}", value)
-        out.append(arg)
-    return out
+    """The hook's argument list with ``{name}`` placeholders filled in, in one pass: a value is
+    never re-read for placeholders, never split, never quoted for a shell (there is none), and
+    stays inside the one argument its placeholder was in. Unknown placeholders stay as written."""
+    def fill(match: re.Match) -> str:
+        value = values.get(match.group(1))
+        return match.group(0) if value is None else str(value)
+
+    return [PLACEHOLDER.sub(fill, arg) for arg in template]
 
 
 def run_hook(env: Environment, name: str, **values: str) -> str | None:

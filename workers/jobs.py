@@ -13,7 +13,7 @@ import socket
 import threading
 import time
 
-from bot import render
+from bot import janitor, render
 from bot.db.models import Run, RunStatus, utcnow
 from bot.errors import BBOpsError
 from bot.metrics import RUN_SECONDS, RUNS
@@ -26,7 +26,7 @@ from workers.context import StepContext
 
 log = logging.getLogger("bbops.worker")
 
-RUN_HEARTBEAT_S = 10
+RUN_HEARTBEAT_S = janitor.RUN_HEARTBEAT_S   # BBOPS_RUN_HEARTBEAT_S; the janitor judges staleness by it
 WORKER_NAME = f"{socket.gethostname()}:{os.getpid()}"
 
 

@@ -7,6 +7,7 @@ a target that is down, slow or answering garbage: that is a failed check with a 
 from __future__ import annotations
 
 import json
+from collections import deque
 from dataclasses import dataclass, field
 
 from bot.errors import TargetError
@@ -37,13 +38,37 @@ def _reason_of(body) -> str:
     return str(body)[:300]
 
 
+_issued_tokens: deque[str] = deque()
+MAX_REMEMBERED_TOKENS = 32
+
+
+def _remember_token(token: str) -> None:
+    """Mask an issued bearer token by value in every encoding; keep only the newest few (they
+    expire within minutes, and the JWT pattern still masks their raw shape)."""
+    from bot.redaction import default_redactor
+
+    redactor = default_redactor()
+    redactor.add_secret("bearer token", token)
+    _issued_tokens.append(token)
+    while len(_issued_tokens) > MAX_REMEMBERED_TOKENS:
+        redactor.forget_secret(_issued_tokens.popleft())
+
+
+def _said(ans) -> str:
+    """What the target said with an unexpected status, shortened (redacted later, like all text)."""
+    body = ans.json_or_none()
+    said = _reason_of(body) if body is not None else " ".join(ans.text.split())
+    return f": {said[:240]}" if said else ""
+
+
 def healthz(client: TargetClient) -> Check:
     try:
         ans = client.request("GET", "/api/healthz")
     except TargetError as exc:
         return Check("healthz", False, str(exc))
     if ans.status != 200:
-        return Check("healthz", False, f"GET /api/healthz answered {ans.status}, expected 200", ans.elapsed_ms)
+        return Check("healthz", False, f"GET /api/healthz answered {ans.status}, expected 200{_said(ans)}",
+                     ans.elapsed_ms)
     try:
         ans.json()
     except TargetError as exc:
@@ -68,7 +93,7 @@ def readyz(client: TargetClient) -> Check:
     if ans.status == 503:
         reason = _reason_of(body) if body is not None else " ".join(ans.text.split())[:300]
         return Check("readyz", False, f"503 not ready: {reason}", ans.elapsed_ms, {"reason": reason})
-    return Check("readyz", False, f"GET /api/readyz answered {ans.status}, expected 200", ans.elapsed_ms)
+    return Check("readyz", False, f"GET /api/readyz answered {ans.status}, expected 200{_said(ans)}", ans.elapsed_ms)
 
 
 def login(client: TargetClient, username: str, password: str) -> Check:
@@ -80,7 +105,7 @@ def login(client: TargetClient, username: str, password: str) -> Check:
         return Check("login", False, str(exc))
     if ans.status != 200:
         return Check("login", False, f"POST /api/auth/login answered {ans.status}, expected 200"
-                     + (" (check the smoke user's credentials)" if ans.status == 401 else ""), ans.elapsed_ms)
+                     + (" (check the smoke user's credentials)" if ans.status == 401 else _said(ans)), ans.elapsed_ms)
     try:
         body = ans.json()
     except TargetError as exc:
@@ -88,9 +113,7 @@ def login(client: TargetClient, username: str, password: str) -> Check:
     token = body.get("access_token") if isinstance(body, dict) else None
     if not isinstance(token, str) or not token:
         return Check("login", False, "login answered 200 without an access_token", ans.elapsed_ms)
-    from bot.redaction import register_secrets
-
-    register_secrets({"bearer token": token})
+    _remember_token(token)
     return Check("login", True, "200, access token issued", ans.elapsed_ms, {"token": token})
 
 
@@ -101,7 +124,7 @@ def me(client: TargetClient, token: str) -> Check:
     except TargetError as exc:
         return Check("/me", False, str(exc))
     if ans.status != 200:
-        return Check("/me", False, f"GET /api/me answered {ans.status}, expected 200", ans.elapsed_ms)
+        return Check("/me", False, f"GET /api/me answered {ans.status}, expected 200{_said(ans)}", ans.elapsed_ms)
     try:
         body = ans.json()
     except TargetError as exc:

@@ -8,7 +8,7 @@ from workers.target_alembic import TargetAlembic
 
 
 def run(ctx) -> StepResult:
-    from bot import locks
+    from bot.approvals import lock_text
 
     rt = ctx.rt
     lines = []
@@ -20,8 +20,7 @@ def run(ctx) -> StepResult:
                 revision = f"unknown ({str(exc).splitlines()[0][:80]})"
         else:
             revision = "n/a (no backend)"
-        holder = locks.holder(rt, name)
-        lock = f"locked by run {holder.run_id} since {holder.since:%H:%M:%S} UTC" if holder else "unlocked"
+        lock = lock_text(rt, name) or "unlocked"
         last = next((r for r in rt.store.runs(env=name, limit=5) if r.id != ctx.run.id), None)
         last_text = f"last run {last.id} `{last.text}` {last.status.value}" if last else "no runs yet"
         alias = f" ({', '.join(env.aliases)})" if env.aliases else ""

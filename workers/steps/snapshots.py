@@ -1,4 +1,4 @@
-"""`/bb snapshots <env>`: snapshots with revision, size, age and verified state."""
+"""`/bb snapshots <env>`: snapshots with revision, size, age and verified state, newest first."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from bot.render import Outcome, StepResult
 
 def _age(delta) -> str:
     s = int(delta.total_seconds())
+    if s < 60:
+        return "<1 min"
     if s < 3600:
         return f"{s // 60} min"
     if s < 86400:
@@ -24,6 +26,9 @@ def run(ctx) -> StepResult:
     now = utcnow()
     lines = [f"{s.name}: revision {s.revision or 'base'}, {s.size_bytes:,} bytes, {_age(now - s.created_at)} old, "
              + ("verified" if s.verified else f"NOT verified ({s.verify_detail})") for s in snaps]
-    verified = sum(1 for s in snaps if s.verified)
-    return StepResult(Outcome.OK, f"{len(snaps)} snapshots of {env}, {verified} verified", lines,
-                      [f"/bb restore {env} {snaps[0].name}" if snaps[0].verified else f"/bb rollback {env}"])
+    verified = [s for s in snaps if s.verified]
+    keep = ctx.env.snapshots.keep if ctx.env.snapshots else None
+    if keep:
+        lines.append(f"retention: the newest {keep} verified snapshots are kept")
+    return StepResult(Outcome.OK, f"{len(snaps)} snapshots of {env}, {len(verified)} verified", lines,
+                      [f"/bb restore {env} {verified[0].name}"] if verified else [f"/bb migrate {env}"])
