@@ -1,9 +1,11 @@
 """What bb-ops adds to a migration: `/bb migrate` from the approval click to "done", against the
 same work done by hand, on equivalent PostgreSQL databases with data, in the same run.
 
-    bot:  signed Approve click → worker: lock, re-check the plan (alembic heads + current),
-          snapshot (pg_dump -Fc + full-read verification), alembic upgrade head,
-          current == head, readyz, every step audited and posted to the (stand-in) channel
+    bot:  signed Approve click → worker: lock, re-check the plan (alembic heads + current) while
+          the snapshot is taken (pg_dump -Fc streamed to the file and through a full read by
+          pg_restore, then the file's size and SHA-256 checked), alembic upgrade head,
+          current == head (its Python started during the upgrade, asked after it), readyz, every
+          step audited and posted to the (stand-in) channel
     raw:  pg_dump -Fc, then alembic upgrade head (what the runbook has a person type)
 
 Each round builds two identical databases (0003_transaction_note, --rows transactions), runs one
@@ -138,6 +140,9 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--rows", type=int, default=200_000, help="transactions per database (default 200000)")
     args = ap.parse_args()
+    # the bot's steps overlap subprocesses: on a small machine the figures are CPU-bound, and another
+    # busy process on it (a test suite) shifts them by tenths of a second
+    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start", flush=True)
     if not shutil.which("pg_dump"):
         print("pg_dump is not installed (PostgreSQL client tools); nothing measured")
         return 1

@@ -6,7 +6,8 @@ loop), GET /healthz and /readyz answer for the bot itself, GET /metrics is Prome
 Before Bolt sees a request: a body over ``MAX_BODY_BYTES`` is refused with 413 (by its
 Content-Length, or while it streams in, so a chunked body is never buffered past the limit); a
 request without well-formed ``X-Slack-Request-Timestamp`` / ``X-Slack-Signature`` headers gets
-401 (Bolt itself would answer a non-numeric timestamp with 500). Bolt then verifies the
+401 (Bolt itself would answer a non-numeric timestamp with 500), except Slack's ``ssl_check``,
+which Bolt answers 200 and acts on in no way. Bolt then verifies the
 signature and the 5-minute window (401). Every refusal is counted in ``bbops_refused_total``.
 """
 
@@ -136,8 +137,7 @@ def build_asgi(rt: Runtime, app=None):
             return refuse(413, "body_too_large", "request body too large")
         timestamp = request.headers.get("x-slack-request-timestamp", "")
         signature = request.headers.get("x-slack-signature", "")
-        if not _TIMESTAMP_RE.match(timestamp) or not _SIGNATURE_RE.match(signature):
-            return refuse(401, "signature", "missing or malformed Slack signature")
+        well_formed = bool(_TIMESTAMP_RE.match(timestamp) and _SIGNATURE_RE.match(signature))
         chunks, size = [], 0
         try:
             async for chunk in request.stream():
@@ -151,6 +151,8 @@ def build_asgi(rt: Runtime, app=None):
             text = b"".join(chunks).decode("utf-8")
         except UnicodeDecodeError:
             return refuse(400, "not_utf8", "request body is not UTF-8")
+        if not well_formed and not _is_ssl_check(text):
+            return refuse(401, "signature", "missing or malformed Slack signature")
         breq = BoltRequest(body=text, query=request.url.query, headers=dict(request.headers))
         bresp = await run_in_threadpool(bolt.dispatch, breq)
         if bresp.status == 401:
@@ -178,6 +180,13 @@ def build_asgi(rt: Runtime, app=None):
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
     ])
+
+
+def _is_ssl_check(body: str) -> bool:
+    """Slack's certificate check of a slash command URL; Bolt answers it 200 and does nothing else."""
+    from urllib.parse import parse_qs
+
+    return parse_qs(body).get("ssl_check") == ["1"]
 
 
 def _readiness_problems(rt: Runtime) -> list[str]:

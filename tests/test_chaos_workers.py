@@ -12,12 +12,11 @@ changes the run afterwards.
 
 from __future__ import annotations
 
-import re
 import time
 
 import pytest
 
-from tests.support.processes import FAST_JANITOR, BotProcesses, hanging_python, metric_value, wait_until
+from tests.support.processes import FAST_JANITOR, BotProcesses, alive, hanging_python, metric_value, wait_until
 from tests.support.world import ALICE, BOB, CHANNEL, env_block, write_config
 
 pytestmark = pytest.mark.chaos
@@ -207,8 +206,8 @@ def test_mutating_run_whose_worker_is_killed_mid_migration_is_abandoned_and_its_
         assert "abandoned" in parent["text"]
         # nothing retried the migration: one start, one job on the change queue
         assert names.count("started") == 1 and target.current_revision() == "0005_budgets"
-        for pid in map(int, pidfile.read_text().split()):
-            wait_until(lambda: not re.search(r"\S", _proc_state(pid)), 10, f"alembic {pid} to be gone")
+        for pid in map(int, pidfile.read_text().split()):  # killed with its horse's process group
+            wait_until(lambda: not alive(pid), 10, f"alembic {pid} to be gone")
 
         assert_rq_cannot_flip(procs, standin, 1, "bbops-execute-1-1", "bbops-change", "abandoned")
         metrics = procs.metrics()
@@ -218,12 +217,3 @@ def test_mutating_run_whose_worker_is_killed_mid_migration_is_abandoned_and_its_
     finally:
         procs.stop_all()
 
-
-def _proc_state(pid: int) -> str:
-    """'' when the process is gone (or a zombie reaped by init)."""
-    try:
-        stat = open(f"/proc/{pid}/stat").read()
-    except OSError:
-        return ""
-    state = stat[stat.rindex(")") + 2]
-    return "" if state == "Z" else state

@@ -11,7 +11,6 @@ refused, audited, told to the clicker only, the run unchanged.
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from datetime import timedelta
 
@@ -87,6 +86,15 @@ def test_unsigned_forged_replayed_and_stale_requests_get_401_and_change_nothing(
             assert resp.status_code == 401, (name, resp.status_code, resp.text)
             assert "Queued" not in resp.text and "run" not in resp.text.lower(), name
     assert refusals(bot_http, "signature") - before == len(cases)
+
+
+@pytest.mark.timeout(30)
+def test_slacks_unsigned_ssl_check_is_answered_and_does_nothing(bot_http):
+    with no_side_effect(bot_http):
+        resp = bot_http.post("ssl_check=1&token=legacy", {"content-type": "application/x-www-form-urlencoded"})
+        assert resp.status_code == 200 and resp.text == ""
+        smuggled = "ssl_check=1&" + bot_http.command_body(ALICE, CHANNEL, "migrate prod")
+        assert bot_http.post(smuggled, {"content-type": "application/x-www-form-urlencoded"}).status_code == 200
 
 
 @pytest.mark.timeout(60)

@@ -8,13 +8,17 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from datetime import timedelta
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from bot.db.models import RunStatus, utcnow
+from bot.errors import SubprocessFailed
 from tests.support.fixtures_bot import make_driver
+from tests.support.processes import alive, wait_until
 from tests.support.world import ALICE, BOB, CHANNEL
 from workers import snapshots
 
@@ -63,19 +67,26 @@ def test_a_truncated_snapshot_blocks_the_migrate(tmp_path, make_target, standin,
     target = make_target(revision="0005_budgets")
     target.seed()
     pg_exec(target, BULK)          # enough data that the cut falls in the data, past the table of contents
-    # pg_dump that exits 0 but leaves a truncated file (a writer killed or a full volume under an NFS
-    # mount that did not report it): the real pg_dump, then its archive cut to three quarters
+    # pg_dump that exits 0 but whose archive is cut short (a writer killed or a full volume under an NFS
+    # mount that did not report it): the real pg_dump, then its archive cut to three quarters, whether
+    # it was written to a file (--file) or to stdout (the snapshot streams it through a pipe)
     real = shutil.which("pg_dump")
     bindir = tmp_path / "bin"
     bindir.mkdir()
     wrapper = bindir / "pg_dump"
     wrapper.write_text(f"#!{sys.executable}\nimport os, subprocess, sys\n"
-                       f"rc = subprocess.call([{real!r}, *sys.argv[1:]])\n"
-                       "path = sys.argv[sys.argv.index('--file') + 1]\n"
-                       "if rc == 0:\n"
-                       "    size = os.path.getsize(path)\n"
-                       "    with open(path, 'r+b') as f:\n"
-                       "        f.truncate(size * 3 // 4)\n"
+                       "if '--file' in sys.argv:\n"
+                       f"    rc = subprocess.call([{real!r}, *sys.argv[1:]])\n"
+                       "    path = sys.argv[sys.argv.index('--file') + 1]\n"
+                       "    if rc == 0:\n"
+                       "        size = os.path.getsize(path)\n"
+                       "        with open(path, 'r+b') as f:\n"
+                       "            f.truncate(size * 3 // 4)\n"
+                       "else:\n"
+                       f"    done = subprocess.run([{real!r}, *sys.argv[1:]], stdout=subprocess.PIPE)\n"
+                       "    rc = done.returncode\n"
+                       "    sys.stdout.buffer.write(done.stdout[: len(done.stdout) * 3 // 4] if rc == 0 else done.stdout)\n"
+                       "    sys.stdout.buffer.flush()\n"
                        "sys.exit(rc)\n")
     wrapper.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
@@ -137,3 +148,40 @@ def test_retention_keeps_the_newest_verified_snapshots(tmp_path, session_target,
         paths["v6"] = add("v6", True, 1)
         assert snapshots.prune(bot.rt, env) == ["u5", "v2"]
         assert [s.name for s in bot.rt.store.snapshots("production")] == ["v6", "v4"]
+
+
+def _pg_dump_wrapper(bindir: Path, body: str) -> None:
+    """A pg_dump on PATH that runs the real one into memory, then does ``body`` with ``out`` (its archive)."""
+    bindir.mkdir()
+    wrapper = bindir / "pg_dump"
+    wrapper.write_text(f"#!{sys.executable}\nimport os, subprocess, sys, time\n"
+                       f"out = subprocess.run([{shutil.which('pg_dump')!r}, *sys.argv[1:]], stdout=subprocess.PIPE,"
+                       " check=True).stdout\n" + body)
+    wrapper.chmod(0o755)
+
+
+def test_a_pg_dump_that_fails_or_hangs_mid_stream_leaves_no_snapshot(tmp_path, session_target, standin, monkeypatch):
+    # half of the archive streamed, then an error (exit 1) / then nothing more, ever (killed at snapshot_s)
+    _pg_dump_wrapper(tmp_path / "fails", "sys.stdout.buffer.write(out[: len(out) // 2]); sys.stdout.flush()\n"
+                     "print('pg_dump: error: connection to server lost', file=sys.stderr)\nsys.exit(1)\n")
+    pidfile = tmp_path / "hung.pid"
+    _pg_dump_wrapper(tmp_path / "hangs", "sys.stdout.buffer.write(out[: len(out) // 2]); sys.stdout.flush()\n"
+                     f"open({str(pidfile)!r}, 'w').write(str(os.getpid()))\ntime.sleep(3600)\n")
+    with make_driver(tmp_path, session_target, standin, in_process=True, timeouts={"snapshot_s": 2}) as bot:
+        env = bot.rt.config.environments["production"]
+        directory = snapshots.snapshot_dir(env)
+        path = os.environ["PATH"]
+
+        monkeypatch.setenv("PATH", f"{tmp_path / 'fails'}{os.pathsep}{path}")
+        with pytest.raises(SubprocessFailed) as failed:
+            snapshots.take(bot.rt, env, None, "0006_user_display_name")
+        assert "pg_dump exited with status 1" in str(failed.value) and "connection to server lost" in str(failed.value)
+        assert list(directory.iterdir()) == [] and bot.rt.store.snapshots("production") == []
+
+        monkeypatch.setenv("PATH", f"{tmp_path / 'hangs'}{os.pathsep}{path}")
+        t0 = time.monotonic()
+        with pytest.raises(SubprocessFailed, match=r"pg_dump did not finish within 2 s"):
+            snapshots.take(bot.rt, env, None, "0006_user_display_name")
+        assert time.monotonic() - t0 < 10
+        wait_until(lambda: not alive(int(pidfile.read_text())), 5, "the hung pg_dump to be gone")
+        assert list(directory.iterdir()) == [] and bot.rt.store.snapshots("production") == []

@@ -357,28 +357,31 @@ def run_migrate(ctx: StepContext, the_plan: dict, *, early_snapshot=None) -> Ste
         lines.append(step_line(True, "snapshot", f"{snap.name} ({snap.size_bytes:,} bytes, verified)"))
 
         progress(ctx, step_no("alembic upgrade head"), total, "alembic upgrade head")
-        with ctx.step("alembic_upgrade") as box:
-            try:
-                out = ctx.alembic.run("upgrade", "head", timeout_s=env.timeouts.migrate_s)
-            except BBOpsError as exc:
-                box["ok"] = False
-                output_to_thread(ctx, "alembic upgrade output", getattr(exc, "output", "") or str(exc))
-                message = str(exc).splitlines()
-                box["detail"] = message[0]
-                lines.append(step_line(False, "alembic upgrade head", message[0]))
-                lines.extend(f"    {line}" for line in message[1:][-4:])    # the error itself (redacted)
-                lines.append(f"• current revision now: {_current_or_unknown(ctx)}")
-                return StepResult(Outcome.FAILED, f"migration of {env.name} failed; snapshot {snap.name} was taken "
-                                  "before it", lines, [f"/bb migrations {env.name}", f"/bb rollback {env.name}"])
-            box["ok"] = True
-        output_to_thread(ctx, "alembic upgrade output", out)
-        lines.append(step_line(True, "alembic upgrade head", "exited 0"))
+        # the check after the upgrade is `alembic current`: its Python starts now and imports Alembic
+        # while the upgrade runs; it reads the revision only when asked, once the upgrade has exited
+        with ctx.alembic.current_on_cue() as after:
+            with ctx.step("alembic_upgrade") as box:
+                try:
+                    out = ctx.alembic.run("upgrade", "head", timeout_s=env.timeouts.migrate_s)
+                except BBOpsError as exc:
+                    box["ok"] = False
+                    output_to_thread(ctx, "alembic upgrade output", getattr(exc, "output", "") or str(exc))
+                    message = str(exc).splitlines()
+                    box["detail"] = message[0]
+                    lines.append(step_line(False, "alembic upgrade head", message[0]))
+                    lines.extend(f"    {line}" for line in message[1:][-4:])    # the error itself (redacted)
+                    lines.append(f"• current revision now: {_current_or_unknown(ctx)}")
+                    return StepResult(Outcome.FAILED, f"migration of {env.name} failed; snapshot {snap.name} was "
+                                      "taken before it", lines, [f"/bb migrations {env.name}", f"/bb rollback {env.name}"])
+                box["ok"] = True
+            output_to_thread(ctx, "alembic upgrade output", out)
+            lines.append(step_line(True, "alembic upgrade head", "exited 0"))
 
-        progress(ctx, step_no("verify current == head"), total, "verify current == head")
-        with ctx.step("verify_head") as box:
-            current = ctx.alembic.current()
-            box["ok"] = current == [the_plan["target"]]
-            box["detail"] = f"current {current}"
+            progress(ctx, step_no("verify current == head"), total, "verify current == head")
+            with ctx.step("verify_head") as box:
+                current = after.current()
+                box["ok"] = current == [the_plan["target"]]
+                box["detail"] = f"current {current}"
         if not box["ok"]:
             lines.append(step_line(False, "current == head", f"current {', '.join(current) or 'none'}, expected "
                                    f"{the_plan['target']}"))

@@ -2,10 +2,14 @@
 
 Taking (before every migration):
 
-* PostgreSQL: ``pg_dump -Fc`` into the environment's snapshot directory, verified by its SHA-256
-  and by a *full read* of the archive (``pg_restore --file=/dev/null`` decompresses every data
-  block: a truncated dump fails, where ``pg_restore --list`` alone reads only the table of
-  contents and passes). The checksum and the full read run side by side.
+* PostgreSQL: ``pg_dump -Fc`` writes to a pipe; the bot passes each chunk on to the file in the
+  environment's snapshot directory, into a SHA-256 and into ``pg_restore --file=/dev/null`` reading
+  the archive from its stdin: a *full read* while the dump is written (it decompresses every data
+  block: a truncated dump fails, where ``pg_restore --list`` alone reads only the table of contents
+  and passes). Both must exit 0, pg_restore must have taken the whole stream, and the file, read
+  back, must have the size and SHA-256 of what was streamed. (An archive written to a pipe carries
+  no data offsets in its table of contents; pg_restore reads it all the same, scanning for blocks.)
+  :func:`verify` (a full read of an existing file, and its checksum) is what a restore runs again.
 * SQLite (the demo): a copy made with SQLite's online backup API, verified by
   ``PRAGMA integrity_check``.
 
@@ -36,6 +40,8 @@ import os
 import shutil
 import sqlite3
 import subprocess
+import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -219,6 +225,114 @@ def run_pg(env: Environment, db: TargetDB, argv: list[str], timeout_s: float, wh
     return proc.stdout
 
 
+STREAM_CHUNK = 1 << 20
+
+
+def _last_line(raw: bytes) -> str:
+    lines = [line for line in redact(raw.decode("utf-8", "replace")).splitlines() if line.strip()]
+    return lines[-1][:200] if lines else ""
+
+
+def dump_and_read(env: Environment, db: TargetDB, path: Path) -> tuple[bool, str, str]:
+    """PostgreSQL: ``pg_dump -Fc`` to a pipe, each chunk written to ``path``, into a SHA-256 and into
+    the stdin of ``pg_restore --file /dev/null`` (a full read of the archive while it is written).
+    Returns (verified, detail, sha256) like :func:`verify_with_digest`. Raises SubprocessFailed when
+    pg_dump fails or ``timeouts.snapshot_s`` passes (both processes are then stopped); the caller
+    removes the file."""
+    timeout = env.timeouts.snapshot_s
+    environ = db.pg_env(env)
+    dump_argv = ["pg_dump", "--format=custom", "--no-owner", *db.pg_args(), "--dbname", db.database or ""]
+    read_argv = ["pg_restore", "--format=custom", "--file", os.devnull]     # no file: the archive from stdin
+    digest, streamed = hashlib.sha256(), 0
+    expired = threading.Event()
+    with tempfile.TemporaryFile() as dump_err, tempfile.TemporaryFile() as read_err:
+        reader = dumper = None
+        unreadable = ""           # why there is no full read at all
+        try:
+            try:
+                reader = subprocess.Popen(read_argv, env=environ, stdin=subprocess.PIPE,
+                                          stdout=subprocess.DEVNULL, stderr=read_err)
+            except OSError as exc:
+                unreadable = ("pg_restore (verify): pg_restore is not installed (PostgreSQL client tools)"
+                              if isinstance(exc, FileNotFoundError) else f"pg_restore (verify): {exc.strerror}")
+            try:
+                dumper = subprocess.Popen(dump_argv, env=environ, stdin=subprocess.DEVNULL,
+                                          stdout=subprocess.PIPE, stderr=dump_err, bufsize=0)
+            except FileNotFoundError:
+                raise SubprocessFailed("pg_dump: pg_dump is not installed (PostgreSQL client tools)") from None
+
+            def running() -> list[subprocess.Popen]:
+                return [proc for proc in (dumper, reader) if proc is not None and proc.poll() is None]
+
+            def stop_both() -> None:
+                for proc in running():
+                    proc.kill()
+
+            def expire() -> None:
+                if running():          # flagged before the kill, so the wait below sees why they ended
+                    expired.set()
+                    stop_both()
+
+            watchdog = threading.Timer(timeout, expire)
+            watchdog.daemon = True
+            watchdog.start()
+            try:
+                feeding, cut_short = reader is not None, False
+                try:
+                    with open(path, "wb") as out:
+                        while chunk := dumper.stdout.read(STREAM_CHUNK):
+                            out.write(chunk)
+                            digest.update(chunk)
+                            streamed += len(chunk)
+                            if feeding:
+                                try:
+                                    reader.stdin.write(chunk)
+                                except BrokenPipeError:
+                                    feeding, cut_short = False, True     # pg_restore stopped reading
+                        out.flush()
+                        os.fsync(out.fileno())      # as pg_dump --file does: on disk before we rely on it
+                except OSError as exc:
+                    stop_both()
+                    raise SubprocessFailed(f"writing the snapshot file failed: {exc.strerror}") from None
+                if reader is not None:
+                    try:
+                        reader.stdin.close()
+                    except BrokenPipeError:
+                        cut_short = True
+                dump_rc = dumper.wait()
+                read_rc = reader.wait() if reader is not None else None
+            finally:
+                watchdog.cancel()
+        finally:
+            for proc in (dumper, reader):
+                if proc is not None and proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+        if expired.is_set():
+            raise SubprocessFailed(f"pg_dump did not finish within {timeout:g} s")
+        if dump_rc != 0:
+            dump_err.seek(0)
+            said = dump_err.read().decode("utf-8", "replace")
+            raise SubprocessFailed(f"pg_dump exited with status {dump_rc}:\n{redact(said.strip()[-800:])}",
+                                   returncode=dump_rc, output=said)
+        read_err.seek(0)
+        read_said = _last_line(read_err.read())
+    sha = digest.hexdigest()
+    if reader is None:
+        return False, f"full read of the archive failed: {unreadable}", sha
+    if read_rc != 0:
+        return False, f"full read of the archive failed: {read_said or f'pg_restore exited with status {read_rc}'}", sha
+    if cut_short:
+        return False, "full read of the archive failed: pg_restore stopped reading before the end of the archive", sha
+    # what is on disk is exactly what pg_restore read: same size, same SHA-256 (read back)
+    if not path.is_file() or path.stat().st_size != streamed or streamed == 0:
+        return False, "snapshot file does not have the size of the archive that was read", sha
+    if sha256_of(path) != sha:
+        return False, "checksum mismatch: the file differs from the archive that was read", sha
+    return True, "full read of the archive succeeded (pg_restore to /dev/null while pg_dump wrote it); " \
+                 "file size and sha256 match", sha
+
+
 def take(rt, env: Environment, run_id: int, revision: str | None):
     """Take and verify a snapshot; returns the stored Snapshot row (verified or not)."""
     db = target_db(env)
@@ -226,11 +340,15 @@ def take(rt, env: Environment, run_id: int, revision: str | None):
     name = new_name(env, revision)
     path = directory / (name + (".dump" if db.kind == "postgresql" else ".sqlite3"))
     try:
-        dump(env, db, path)
+        if db.kind == "postgresql":
+            ok, detail, digest = dump_and_read(env, db, path)
+        else:
+            dump(env, db, path)
     except BaseException:
         path.unlink(missing_ok=True)   # a half-written archive is no snapshot
         raise
-    ok, detail, digest = verify_with_digest(env, db, path)
+    if db.kind != "postgresql":
+        ok, detail, digest = verify_with_digest(env, db, path)
     snap = rt.store.add_snapshot(name=name, env=env.name, run_id=run_id, revision=revision, path=str(path),
                                  size_bytes=path.stat().st_size if path.exists() else 0, sha256=digest,
                                  verified=ok, verify_detail=detail)
