@@ -9,6 +9,7 @@
     │   └── TargetBadResponse       answered, but not what the runbook expects (non-JSON, wrong status)
     ├── SubprocessFailed            a target subprocess (alembic, pg_dump, hook) exited non-zero or timed out
     ├── LockHeld                    another run holds the environment lock (a refusal, not a crash)
+    ├── LockUnavailable             the lock could not be taken or checked (Redis down): nothing ran
     └── QueueUnavailable            Redis could not take the job (the run stays in the outbox)
 
 Messages are written for the person in the channel: what happened and what to do next.
@@ -62,6 +63,10 @@ class LockHeld(BBOpsError):
     def __init__(self, message: str, *, holder_run_id: int | None = None) -> None:
         super().__init__(message)
         self.holder_run_id = holder_run_id
+
+
+class LockUnavailable(BBOpsError):
+    """The environment's lock could not be taken (Redis unavailable); nothing was changed."""
 
 
 class QueueUnavailable(BBOpsError):

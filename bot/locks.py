@@ -123,13 +123,21 @@ def acquire(rt, env: str, run_id: int) -> Lease | Holder:
                 return current
             _local[env] = me
         return Lease(rt, env, me)
-    if rt.redis.set(keys.lock(env), value, nx=True, px=_ttl_ms()):
-        return Lease(rt, env, me)
-    current = _parse(rt.redis.get(keys.lock(env)))
-    if current is None:  # freed between SET and GET: try once more
+    from redis.exceptions import RedisError
+
+    from bot.errors import LockUnavailable
+
+    try:
         if rt.redis.set(keys.lock(env), value, nx=True, px=_ttl_ms()):
             return Lease(rt, env, me)
-        current = _parse(rt.redis.get(keys.lock(env))) or me
+        current = _parse(rt.redis.get(keys.lock(env)))
+        if current is None:  # freed between SET and GET: try once more
+            if rt.redis.set(keys.lock(env), value, nx=True, px=_ttl_ms()):
+                return Lease(rt, env, me)
+            current = _parse(rt.redis.get(keys.lock(env))) or me
+    except RedisError as exc:
+        raise LockUnavailable(f"the lock on {env} could not be taken: Redis is unavailable "
+                              f"({type(exc).__name__})") from exc
     return current
 
 

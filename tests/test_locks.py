@@ -247,3 +247,27 @@ def test_worker_killed_holding_the_lock(tmp_path, session_target, standin, redis
         trail = [e["event"] for e in bot.rt.store.audit_events(1)]
         assert trail[-2:] == ["abandoned", "lock_released"] and "succeeded" not in trail
         (gate / "go").write_text("")
+
+
+# -- Redis down when the lock is taken: a refusal, nothing changed, never "abandoned" -------------
+def test_redis_down_at_lock_time_is_a_refusal(tmp_path, make_target, standin):
+    from bot.errors import LockUnavailable
+    from tests.support.clicks import press, request
+    from tests.support.services import free_port
+
+    dead = redis.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=0.5, socket_timeout=0.5)
+    with pytest.raises(LockUnavailable, match="Redis is unavailable"):
+        locks.acquire(SimpleNamespace(redis=dead), "production", 1)
+
+    target = make_target(revision="0005_budgets")
+    with make_driver(tmp_path, target, standin, in_process=True) as bot:
+        run = request(bot, "migrate prod")
+        bot.rt.redis = dead                      # the lock lives in Redis, which is now gone
+        msgs = press(bot, BOB, run)
+        done = bot.rt.store.get_run(run.id)
+        events = [e["event"] for e in bot.rt.store.audit_events(run.id)]
+    assert done.status is RunStatus.FAILED and "could not be taken" in done.summary
+    assert "nothing was changed" in done.summary
+    assert "lock_unavailable" in events and "lock_acquired" not in events and "abandoned" not in events
+    assert any("could not be taken" in m["text"] for m in msgs)
+    assert target.current_revision() == "0005_budgets"

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from bot import approvals, locks
 from bot.db.models import Run, RunStatus, utcnow
-from bot.errors import BBOpsError
+from bot.errors import BBOpsError, LockUnavailable
 from bot.metrics import RUN_SECONDS, RUNS
 from bot.redaction import redact
 from bot.render import Outcome, StepResult, step_line
@@ -173,7 +173,14 @@ def execute(rt: Runtime, run_id: int) -> str:
     env = rt.config.environments[run.env]
     thread_ts = run.parent_ts or run.card_ts
     started = time.monotonic()
-    lease = locks.acquire(rt, env.name, run.id)
+    try:
+        lease = locks.acquire(rt, env.name, run.id)
+    except LockUnavailable as exc:
+        rt.store.audit("lock_unavailable", run_id=run.id, env=env.name, detail={"error": str(exc)})
+        result = StepResult(Outcome.REFUSED, f"{exc}; nothing was changed",
+                            ["the change needs the environment's lock, which lives in Redis",
+                             f"when Redis is back, ask again: `{run.text}`"], [run.text])
+        return _finish(rt, run, thread_ts, result, from_status=RunStatus.RUNNING, started=started)
     if isinstance(lease, locks.Holder):
         return _finish(rt, run, thread_ts, lock_refusal(rt, run, lease), from_status=RunStatus.RUNNING,
                        started=started)
