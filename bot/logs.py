@@ -52,6 +52,8 @@ class JsonFormatter(logging.Formatter):
                 out[key] = value
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
+        elif record.exc_text:  # the redacting filter replaced exc_info with a redacted traceback
+            out["exc"] = record.exc_text
         return redact(json.dumps(out, ensure_ascii=False, default=str))
 
 

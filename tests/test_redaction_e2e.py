@@ -92,3 +92,26 @@ def test_long_output_goes_to_a_thread_file(bot):
     (f,) = bot.standin.files()
     assert f["thread_ts"] == ts and f["content"].count("\n") == 399
     assert "s3cr3t-value-for-files-1234" not in f["content"] and "[REDACTED:TEST_SECRET]" in f["content"]
+
+
+def test_structured_log_lines_carry_the_redacted_traceback():
+    """A JSON log line keeps the traceback (redacted), never the secret in it."""
+    import subprocess
+    import sys
+
+    script = (
+        "import logging\n"
+        "from bot.logs import setup_logging\n"
+        "from bot.redaction import register_secrets\n"
+        "setup_logging()\n"
+        "register_secrets({'JWT_SECRET': 'supersecretvalue-123456789'})\n"
+        "try:\n"
+        "    raise RuntimeError('boom supersecretvalue-123456789')\n"
+        "except RuntimeError:\n"
+        "    logging.getLogger('x').exception('failed with supersecretvalue-123456789')\n"
+    )
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    (line,) = [json.loads(x) for x in res.stderr.splitlines() if x.startswith("{")]
+    assert line["msg"] == "failed with [REDACTED:JWT_SECRET]"
+    assert "RuntimeError: boom [REDACTED:JWT_SECRET]" in line["exc"]
+    assert "supersecretvalue" not in res.stderr
