@@ -13,9 +13,11 @@ import sys
 import textwrap
 import threading
 from pathlib import Path
-from urllib.parse import quote, quote_plus, unquote, unquote_plus
+from urllib.parse import quote, quote_plus
 
 import pytest
+
+from tests.support.leaks import assert_no_leak
 
 import bot.redaction as R
 from bot.redaction import (
@@ -77,33 +79,6 @@ ENCODINGS = {
     "hex": lambda s: s.encode().hex(),
     "HEX": lambda s: s.encode().hex().upper(),
 }
-
-
-def _b64_decodes(text: str) -> list[bytes]:
-    """Every byte string any base64 run in ``text`` could decode to, at every alignment."""
-    out = []
-    for run in re.findall(r"[A-Za-z0-9+/_\-]{4,}", text):
-        run = run.replace("-", "+").replace("_", "/")
-        for off in range(4):
-            chunk = run[off:]
-            chunk = chunk[: len(chunk) - len(chunk) % 4]
-            try:
-                out.append(base64.b64decode(chunk))
-            except Exception:
-                pass
-    return out
-
-
-def assert_no_leak(output: str, secret: str) -> None:
-    """The secret appears in none of its encodings in ``output`` (decoding the output)."""
-    raw = secret.encode()
-    assert secret not in output
-    for decoded in (unquote(output), unquote_plus(output), unquote(unquote(output))):
-        assert secret not in decoded
-    assert raw.hex() not in output.lower()
-    assert json.dumps(secret)[1:-1] not in output
-    for chunk in _b64_decodes(output):
-        assert raw not in chunk, f"base64 in output decodes to the secret: {output!r}"
 
 
 @pytest.mark.parametrize("secret", SECRETS)
