@@ -6,6 +6,7 @@ database, so a job Redis lost can always be enqueued again from it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from typing import Callable, Protocol
@@ -41,6 +42,17 @@ def fast_client(redis, timeout_s: float = FAST_TIMEOUT_S):
     return Redis(connection_pool=ConnectionPool(connection_class=pool.connection_class, **kwargs))
 
 
+@contextlib.contextmanager
+def redis_unavailable_is_queue_unavailable():
+    """Translate a Redis failure into QueueUnavailable, once, at this edge."""
+    from redis.exceptions import RedisError
+
+    try:
+        yield
+    except RedisError as exc:
+        raise QueueUnavailable(f"the queue (Redis) is unavailable: {type(exc).__name__}") from exc
+
+
 class RQEnqueuer:
     """Enqueue on RQ through a fast-failing client (``fast_client``): when Redis is down or hung,
     ``enqueue`` raises QueueUnavailable within about a second and the run stays in the outbox."""
@@ -55,68 +67,53 @@ class RQEnqueuer:
 
     def enqueue(self, run_id: int, *, mutating: bool, timeout_s: float, phase: str = "run",
                 attempt: int = 0) -> None:
-        from redis.exceptions import RedisError
-
         queue = self.queues[keys.QUEUE_CHANGE if mutating else keys.QUEUE_READ]
-        try:
+        with redis_unavailable_is_queue_unavailable():
             queue.enqueue(JOB_FUNCTION, run_id, phase, job_id=keys.job_id(run_id, phase, attempt),
                           job_timeout=int(timeout_s) + 30, result_ttl=3600, failure_ttl=7 * 86400,
                           description=f"bb-ops run {run_id} ({phase})")
-        except RedisError as exc:
-            raise QueueUnavailable(f"the queue (Redis) is unavailable: {type(exc).__name__}") from exc
 
     def job_known(self, run_id: int, phase: str, attempt: int) -> bool:
         """Whether Redis still has this run's job (waiting, running or finished).
         Raises QueueUnavailable when Redis cannot say."""
-        from redis.exceptions import RedisError
         from rq.job import Job
 
-        try:
+        with redis_unavailable_is_queue_unavailable():
             return Job.exists(keys.job_id(run_id, phase, attempt), connection=self.fast)
-        except RedisError as exc:
-            raise QueueUnavailable(f"the queue (Redis) is unavailable: {type(exc).__name__}") from exc
 
     def job_state(self, run_id: int, phase: str, attempt: int) -> str | None:
         """RQ's status of this run's job ("queued", "started", "finished", "failed", …), or None when
         Redis does not have it. Raises QueueUnavailable when Redis cannot say."""
-        from redis.exceptions import RedisError
         from rq.exceptions import NoSuchJobError
         from rq.job import Job
         from rq.serializers import JSONSerializer
 
-        try:
-            job = Job.fetch(keys.job_id(run_id, phase, attempt), connection=self.fast, serializer=JSONSerializer)
-            status = job.get_status(refresh=False)
-        except NoSuchJobError:
-            return None
-        except RedisError as exc:
-            raise QueueUnavailable(f"the queue (Redis) is unavailable: {type(exc).__name__}") from exc
+        with redis_unavailable_is_queue_unavailable():
+            try:
+                job = Job.fetch(keys.job_id(run_id, phase, attempt), connection=self.fast, serializer=JSONSerializer)
+                status = job.get_status(refresh=False)
+            except NoSuchJobError:
+                return None
         return getattr(status, "value", status)
 
     def forget_job(self, run_id: int, phase: str, attempt: int) -> None:
         """Drop an ended job (and its registry entries) so the same id can be enqueued again."""
-        from redis.exceptions import RedisError
         from rq.exceptions import NoSuchJobError
         from rq.job import Job
         from rq.serializers import JSONSerializer
 
-        try:
-            Job.fetch(keys.job_id(run_id, phase, attempt), connection=self.fast, serializer=JSONSerializer).delete()
-        except NoSuchJobError:
-            pass
-        except RedisError as exc:
-            raise QueueUnavailable(f"the queue (Redis) is unavailable: {type(exc).__name__}") from exc
+        with redis_unavailable_is_queue_unavailable():
+            try:
+                Job.fetch(keys.job_id(run_id, phase, attempt), connection=self.fast, serializer=JSONSerializer).delete()
+            except NoSuchJobError:
+                pass
 
     def claim_requeue(self, run_id: int, phase: str, attempt: int, ttl_s: int = 10) -> bool:
         """Only one janitor at a time looks at (and re-enqueues) a given job: SET NX, released by
         ``release_requeue``; the TTL frees it should that janitor die meanwhile."""
-        from redis.exceptions import RedisError
-
-        try:
+        with redis_unavailable_is_queue_unavailable():
             return bool(self.fast.set(keys.requeue_claim(keys.job_id(run_id, phase, attempt)), "1",
                                       nx=True, ex=ttl_s))
-        except RedisError as exc:
-            raise QueueUnavailable(f"the queue (Redis) is unavailable: {type(exc).__name__}") from exc
 
     def release_requeue(self, run_id: int, phase: str, attempt: int) -> None:
         from redis.exceptions import RedisError
