@@ -202,7 +202,9 @@ def test_mutating_run_whose_worker_is_killed_mid_migration_is_abandoned_and_its_
         assert note.startswith(":rotating_light: run 1 was *abandoned*: worker died mid-run (no heartbeat since")
         assert "`production` may be half-changed: a migration or restore may have stopped part-way" in note
         assert "The lock on `production` is released" in note and "/bb rollback production" in note
-        parent = next(m for m in standin.messages() if m["ts"] == (run.parent_ts or run.card_ts))
+        # the janitor posts the note, then edits the parent: wait for the edit, don't race it
+        parent = wait_until(lambda: next((m for m in standin.messages() if m["ts"] == (run.parent_ts or run.card_ts)
+                                          and "abandoned" in m["text"]), None), 10, "the parent marked abandoned")
         assert "abandoned" in parent["text"]
         # nothing retried the migration: one start, one job on the change queue
         assert names.count("started") == 1 and target.current_revision() == "0005_budgets"
