@@ -24,7 +24,7 @@ from common import SECRET, pct, signed_command, stack, summary, unique_trigger, 
 BARE_SERVER = """
 import sys, uvicorn
 from slack_sdk import WebClient
-from bot.app import bare_app
+from bot.slack.app import bare_app
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
@@ -80,7 +80,7 @@ def main() -> int:
 
     from tests.support.services import free_port
 
-    from bot.slack_standin import SlackStandIn
+    from bot.devkit.standin import SlackStandIn
 
     port = free_port()
     bare_slack = SlackStandIn().start()

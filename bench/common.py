@@ -18,7 +18,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.driver import command_body, sign  # noqa: E402
+from bot.devkit.driver import command_body, sign  # noqa: E402
 from tests.support.services import RedisServer, free_port  # noqa: E402
 from tests.support.world import CHANNEL, env_block, write_config  # noqa: E402
 
@@ -42,8 +42,8 @@ def summary(name: str, ms: list[float]) -> str:
 @contextlib.contextmanager
 def stack(workers: int = 1, envs: tuple[str, ...] = ("production",)):
     """Redis, a reference target, a stand-in, a config, `bb-ops serve` and N workers."""
-    from bot.reference_target import ReferenceTarget
-    from bot.slack_standin import SlackStandIn
+    from bot.devkit.reference_target import ReferenceTarget
+    from bot.devkit.standin import SlackStandIn
 
     tmp = Path(tempfile.mkdtemp(prefix="bbops-bench-"))
     redis = RedisServer().start()

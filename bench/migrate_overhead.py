@@ -32,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.reference_target import BACKEND_DIR, ReferenceTarget  # noqa: E402
+from bot.devkit.reference_target import BACKEND_DIR, ReferenceTarget  # noqa: E402
 from tests.support.services import PostgresServer  # noqa: E402
 from tests.support.world import ALICE, BOB, CHANNEL, env_block, make_settings, write_config  # noqa: E402
 
@@ -69,7 +69,7 @@ def prepare(pg: PostgresServer, stack: ExitStack, workdir: Path, rows: int) -> R
 
 def raw_migration(target: ReferenceTarget, dump_path: Path) -> float:
     """pg_dump -Fc + alembic upgrade head, as the runbook has a person type them."""
-    from workers.snapshots import TargetDB
+    from workers.target.snapshots import TargetDB
     from sqlalchemy.engine import make_url
 
     u = make_url(target.effective_database_url)
@@ -87,8 +87,8 @@ def raw_migration(target: ReferenceTarget, dump_path: Path) -> float:
 
 def bot_migration(target: ReferenceTarget, workdir: Path) -> tuple[float, dict[str, float]]:
     """`/bb migrate prod` (plan and card, not timed), then the Approve click → done (timed)."""
-    from bot.driver import Driver
-    from bot.slack_standin import SlackStandIn
+    from bot.devkit.driver import Driver
+    from bot.devkit.standin import SlackStandIn
 
     os.environ["BB_SMOKE_USER_PROD"], os.environ["BB_SMOKE_PASSWORD_PROD"] = target.smoke_user, target.smoke_password
     target.start(migrate=False)

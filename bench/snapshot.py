@@ -1,4 +1,4 @@
-"""Snapshot cost: `workers.snapshots.take` (pg_dump -Fc, then SHA-256 and a full read of the archive,
+"""Snapshot cost: `workers.target.snapshots.take` (pg_dump -Fc, then SHA-256 and a full read of the archive,
 recorded in the bot database) against a plain `pg_dump -Fc`, on a PostgreSQL database of at least
 100 MB that this script makes (generate_series inserts) and drops again. Target (issue 7): take +
 verify ≤ 1.3× plain pg_dump. Figures only.
@@ -21,8 +21,8 @@ sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
 
-from bot.config import BotConfig  # noqa: E402
-from bot.reference_target import dotenv_quote  # noqa: E402
+from bot.core.config import BotConfig  # noqa: E402
+from bot.devkit.reference_target import dotenv_quote  # noqa: E402
 from tests.support.services import PostgresServer  # noqa: E402
 
 ROWS_PER_BATCH = 200_000
@@ -56,10 +56,10 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=5, help="timed rounds of each, alternating (default 5)")
     args = ap.parse_args()
 
-    from bot.db.engine import make_engine, upgrade
-    from bot.reference_target import scratch_postgres_database
-    from bot.store import Store
-    from workers import snapshots
+    from bot.infra.db.engine import make_engine, upgrade
+    from bot.devkit.reference_target import scratch_postgres_database
+    from bot.infra.store import Store
+    from workers.target import snapshots
 
     tmp = Path(tempfile.mkdtemp(prefix="bbops-bench-snap-"))
     server = PostgresServer()

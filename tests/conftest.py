@@ -9,8 +9,8 @@ import os
 
 import pytest
 
-from bot.reference_target import ReferenceTarget
-from bot.slack_standin import SlackStandIn
+from bot.devkit.reference_target import ReferenceTarget
+from bot.devkit.standin import SlackStandIn
 from tests.support.services import PostgresServer, RedisServer
 from tests.support.world import SMOKE_PASSWORD_ENV, SMOKE_USER_ENV
 

@@ -8,8 +8,8 @@ import json
 import threading
 import time
 
-from bot.db.models import RunStatus
-from bot.driver import action_body
+from bot.infra.db.models import RunStatus
+from bot.devkit.driver import action_body
 from tests.support.clicks import ephemeral_to, press, request
 from tests.support.fixtures_bot import make_driver
 from tests.support.world import ALICE, BOB, CAROL, CHANNEL, MALLORY, OTHER_CHANNEL

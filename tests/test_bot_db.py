@@ -8,9 +8,9 @@ import sys
 import pytest
 from sqlalchemy import text
 
-from bot.db.engine import current_and_head, make_engine, upgrade
-from bot.db.models import RunStatus
-from bot.store import Store
+from bot.infra.db.engine import current_and_head, make_engine, upgrade
+from bot.infra.db.models import RunStatus
+from bot.infra.store import Store
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -92,7 +92,7 @@ def test_redelivery_over_http_never_starts_a_second_run(stack, standin):
     assert stack.events() == ["requested", "requested"]
     from rq import Queue
 
-    from bot.runtime import connect_redis
+    from bot.infra.runtime import connect_redis
     assert Queue("bbops-read", connection=connect_redis(stack.env["REDIS_URL"])).job_ids == [
         "bbops-run-1-0", "bbops-run-2-0"]
     assert standin.messages() == []  # no worker yet: nothing posted, twice or otherwise
@@ -161,7 +161,7 @@ def test_hung_redis_at_ack_time_still_acks_within_slacks_window(stack, standin, 
     stack.wait_event(1, "requeued", 15)
     from rq import Queue
 
-    from bot.runtime import connect_redis
+    from bot.infra.runtime import connect_redis
     assert Queue("bbops-read", connection=connect_redis(stack.env["REDIS_URL"])).job_ids == ["bbops-run-1-0"]
     assert stack.events(1) == ["requested", "delayed", "requeued"]
     assert len(posted_texts(standin, "is delayed")) == 1
@@ -171,7 +171,7 @@ def test_hung_redis_at_ack_time_still_acks_within_slacks_window(stack, standin, 
 def test_redis_restart_while_commands_arrive_loses_and_doubles_nothing(stack, standin, redis_server):
     stack.start_serve()
     workers = [stack.start_worker("worker-a"), stack.start_worker("worker-b")]
-    from bot.runtime import connect_redis
+    from bot.infra.runtime import connect_redis
 
     redis = connect_redis(stack.env["REDIS_URL"])
     stack.wait_worker_ready("worker-a", redis)
@@ -243,7 +243,7 @@ def _fail_job(redis, job_id: str) -> None:
 
 @pytest.mark.timeout(60)
 def test_a_job_that_ends_without_starting_its_run_is_requeued_then_given_up(stack, standin):
-    from bot.runtime import connect_redis
+    from bot.infra.runtime import connect_redis
 
     stack.start_serve()
     redis = connect_redis(stack.env["REDIS_URL"])

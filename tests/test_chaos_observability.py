@@ -20,8 +20,8 @@ pytestmark = pytest.mark.chaos
 
 @pytest.mark.timeout(60)
 def test_metrics_and_structured_logs_of_serve(tmp_path, session_target, standin, redis_server):
-    from bot import keys
-    from bot.runtime import connect_redis
+    from bot.infra import keys
+    from bot.infra.runtime import connect_redis
 
     redis_server.flush()
     config = write_config(tmp_path / "environments.yaml", {

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from bot.slack_poster import PostFailed, SlackPoster, make_client
+from bot.infra.poster import PostFailed, SlackPoster, make_client
 from tests.support.world import ALICE, CHANNEL
 
 pytestmark = pytest.mark.chaos

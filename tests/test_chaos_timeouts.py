@@ -57,7 +57,7 @@ def test_a_hung_target_is_bounded_by_http_s(tmp_path, session_target, standin, h
 
 @pytest.mark.timeout(90)
 def test_an_alembic_that_never_exits_is_stopped_after_migrate_s(tmp_path, make_target, standin):
-    from bot import locks
+    from bot.infra import locks
 
     target = make_target(sqlite=True, revision="0005_budgets")
     pidfile = tmp_path / "upgrade.pids"
@@ -88,8 +88,8 @@ def test_an_alembic_that_never_exits_is_stopped_after_migrate_s(tmp_path, make_t
 
 @pytest.mark.timeout(60)
 def test_a_lock_that_is_never_free_refuses_at_once_naming_its_holder(tmp_path, make_target, standin, redis_server):
-    from bot import keys
-    from bot.runtime import connect_redis
+    from bot.infra import keys
+    from bot.infra.runtime import connect_redis
 
     redis_server.flush()
     target = make_target(sqlite=True, revision="0005_budgets")

@@ -33,7 +33,7 @@ def start(tmp_path, target, standin, redis_server, extra_env=None, **env_overrid
 
 
 def redis_of(procs):
-    from bot.runtime import connect_redis
+    from bot.infra.runtime import connect_redis
 
     return connect_redis(procs.env["REDIS_URL"])
 
@@ -156,7 +156,7 @@ def test_read_only_run_whose_horse_is_oom_killed_is_retried_at_once(tmp_path, ma
 @pytest.mark.timeout(120)
 def test_mutating_run_whose_worker_is_killed_mid_migration_is_abandoned_and_its_lock_freed(
         tmp_path, make_target, standin, redis_server):
-    from bot import keys
+    from bot.infra import keys
 
     target = make_target(sqlite=True, revision="0005_budgets")
     pidfile = tmp_path / "alembic-upgrade.pids"

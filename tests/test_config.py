@@ -6,8 +6,8 @@ import sys
 import pytest
 import yaml
 
-from bot.config import load_config, parse_config
-from bot.errors import ConfigError
+from bot.core.config import load_config, parse_config
+from bot.core.errors import ConfigError
 
 GOOD = {
     "environments": {

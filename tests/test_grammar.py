@@ -2,7 +2,7 @@
 
 import pytest
 
-from bot.grammar import GrammarError, Request, format_request, parse
+from bot.core.grammar import GrammarError, Request, format_request, parse
 
 ENVS = {"production": "production", "prod": "production", "staging": "staging"}
 

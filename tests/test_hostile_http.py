@@ -16,7 +16,7 @@ from datetime import timedelta
 
 import pytest
 
-from bot.slack_standin import SlackStandIn
+from bot.devkit.standin import SlackStandIn
 from tests.support.processes import BotProcesses, metric_value
 from tests.support.world import ALICE, BOB, CHANNEL, MALLORY, OTHER_CHANNEL, env_block, write_config
 
@@ -114,7 +114,7 @@ def test_an_exact_replay_inside_the_window_is_a_redelivery_that_starts_nothing(b
 # -- bodies ----------------------------------------------------------------------------------------
 @pytest.mark.timeout(60)
 def test_oversized_bodies_get_413_before_anything_reads_them(bot_http):
-    from bot.server import MAX_BODY_BYTES
+    from bot.serve.http import MAX_BODY_BYTES
 
     before = refusals(bot_http, "body_too_large")
     big = bot_http.command_body(ALICE, CHANNEL, "readyz prod " + "x" * MAX_BODY_BYTES)
@@ -196,8 +196,8 @@ def _awaiting_run(procs, trigger: str):
     """A migrate run waiting for approval, with its card in the channel, as a worker leaves it."""
     from slack_sdk import WebClient
 
-    from bot.approvals import plan_hash
-    from bot.db.models import RunStatus, utcnow
+    from bot.slack.approvals import plan_hash
+    from bot.infra.db.models import RunStatus, utcnow
 
     run, _ = procs.store.create_run(verb="migrate", env="production", args={}, text="/bb migrate production",
                                     requester=ALICE, channel=CHANNEL, trigger_id=trigger)
@@ -246,7 +246,7 @@ def test_forged_button_payloads_are_checked_against_the_stored_run(bot_http):
     assert approved.status.value == "approved" and approved.approved_by == BOB
     from rq import Queue
 
-    from bot.runtime import connect_redis
+    from bot.infra.runtime import connect_redis
     assert f"bbops-execute-{run.id}-0" in Queue("bbops-change", connection=connect_redis(bot_http.env["REDIS_URL"])).job_ids
     metrics = bot_http.metrics()
     assert metric_value(metrics, "bbops_refused_total", reason="click_forged") == 3.0

@@ -17,8 +17,8 @@ from types import SimpleNamespace
 import pytest
 import redis
 
-from bot import keys, locks
-from bot.db.models import RunStatus, utcnow
+from bot.infra import keys, locks
+from bot.infra.db.models import RunStatus, utcnow
 from tests.support.fixtures_bot import make_driver
 from tests.support.world import ALICE, BOB, CAROL, CHANNEL, env_block
 
@@ -201,7 +201,7 @@ def test_two_environments_run_at_the_same_time(tmp_path, make_target, standin, r
 
 # -- a worker killed while it holds the lock ------------------------------------------------------
 def test_worker_killed_holding_the_lock(tmp_path, session_target, standin, redis_server, workers):
-    from bot import janitor
+    from bot.serve import janitor
     from workers.jobs import execute_run
 
     redis_server.flush()
@@ -251,7 +251,7 @@ def test_worker_killed_holding_the_lock(tmp_path, session_target, standin, redis
 
 # -- Redis down when the lock is taken: a refusal, nothing changed, never "abandoned" -------------
 def test_redis_down_at_lock_time_is_a_refusal(tmp_path, make_target, standin):
-    from bot.errors import LockUnavailable
+    from bot.core.errors import LockUnavailable
     from tests.support.clicks import press, request
     from tests.support.services import free_port
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import psycopg
 
-from bot.db.models import RunStatus
+from bot.infra.db.models import RunStatus
 from tests.support.fixtures_bot import make_driver
 from tests.support.world import ALICE, BOB, CHANNEL, env_block, write_config
 
@@ -186,8 +186,8 @@ def test_a_bad_version_is_refused_before_anything_starts(bot):
 
 
 def test_hook_argument_with_shell_metacharacters_arrives_literally(tmp_path, session_target):
-    from bot.config import parse_config
-    from workers import hooks
+    from bot.core.config import parse_config
+    from workers.target import hooks
 
     evil = "$(touch {canary}); rm -rf {canary}.dir `touch {canary}` | tee x && echo '\"; *"
     canary = tmp_path / "canary"

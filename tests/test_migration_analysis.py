@@ -1,4 +1,4 @@
-"""Tests of bot.migration_analysis: the static reversibility analyzer behind
+"""Tests of bot.analysis: the static reversibility analyzer behind
 ``bb-ops migrations analyze`` and the rollback planner.
 
 The one unacceptable error is calling a lossy step reversible: the case table pins the
@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.migration_analysis import (
+from bot.analysis import (
     AnalysisError,
     RevisionAnalysis,
     Verdict,
@@ -1060,7 +1060,7 @@ def test_dropping_any_inverse_makes_it_irreversible(pairs, data):
 def run_module(*args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["PYTHONPATH"] = str(REPO)
-    return subprocess.run([sys.executable, "-m", "bot.migration_analysis", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "bot.analysis", *args], capture_output=True, text=True,
                           cwd=REPO, env=env, timeout=60)
 
 
@@ -1115,7 +1115,7 @@ def test_run_cli_in_process(tmp_path, capsys):
 
 
 def test_module_imports_only_the_standard_library():
-    code = ("import sys; before = set(sys.modules); import bot.migration_analysis; "
+    code = ("import sys; before = set(sys.modules); import bot.analysis; "
             "print('\\n'.join(sorted(set(sys.modules) - before)))")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["PYTHONPATH"] = str(REPO)

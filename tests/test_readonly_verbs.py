@@ -132,7 +132,7 @@ def test_smoke_with_wrong_password_says_check_credentials(tmp_path, session_targ
     ({"JWT_SECRET": ""}, "missing: JWT_SECRET"),
 ])
 def test_precheck_fails_each_rule(tmp_path, session_target, standin, change, expected):
-    from bot.reference_target import dotenv_quote
+    from bot.devkit.reference_target import dotenv_quote
 
     values = {**session_target.env(), **change}
     env_file = tmp_path / "app.env"
@@ -144,7 +144,7 @@ def test_precheck_fails_each_rule(tmp_path, session_target, standin, change, exp
 
 
 def test_precheck_warns_when_migrations_strict_is_off(tmp_path, session_target, standin):
-    from bot.reference_target import dotenv_quote
+    from bot.devkit.reference_target import dotenv_quote
 
     values = {**session_target.env(), "MIGRATIONS_STRICT": "false"}
     env_file = tmp_path / "app.env"
@@ -191,7 +191,7 @@ def test_migrations_multiple_heads(tmp_path, make_target, standin):
 
 
 def test_migrations_error_when_database_unreachable(tmp_path, session_target, standin):
-    from bot.reference_target import dotenv_quote
+    from bot.devkit.reference_target import dotenv_quote
 
     values = {**session_target.env(), "DATABASE_URL": "postgresql+psycopg://bb:s3cretPassw0rd@127.0.0.1:1/none"}
     env_file = tmp_path / "app.env"

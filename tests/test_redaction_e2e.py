@@ -9,7 +9,7 @@ import json
 import logging
 import urllib.parse
 
-from bot.audit import to_export
+from bot.infra.audit import to_export
 from tests.support.fixtures_bot import make_driver
 from tests.support.world import ALICE, CHANNEL
 
@@ -101,7 +101,7 @@ def test_structured_log_lines_carry_the_redacted_traceback():
 
     script = (
         "import logging\n"
-        "from bot.logs import setup_logging\n"
+        "from bot.infra.logs import setup_logging\n"
         "from bot.redaction import register_secrets\n"
         "setup_logging()\n"
         "register_secrets({'JWT_SECRET': 'supersecretvalue-123456789'})\n"

@@ -14,7 +14,7 @@ import jwt
 import pytest
 from dotenv import dotenv_values
 
-from bot.reference_target import (
+from bot.devkit.reference_target import (
     MEDIA_TYPE,
     ReferenceTarget,
     free_port,

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from bot.db.models import RunStatus
+from bot.infra.db.models import RunStatus
 from tests.support.fixtures_bot import make_driver
 from tests.support.platform import Platform, ship
 from tests.support.world import ALICE, BOB, CHANNEL
@@ -193,7 +193,7 @@ def test_rollback_refusals_name_what_is_valid(bot, session_target):
 
 
 def test_release_history_is_a_stack_of_what_the_release_hook_put_out(bot):
-    from workers.rollback import release_stack
+    from workers.steps.rollback import release_stack
 
     store = bot.rt.store
 

@@ -3,7 +3,7 @@
 import json
 import time
 
-from bot.driver import command_body, sign
+from bot.devkit.driver import command_body, sign
 from tests.support.world import ALICE, CHANNEL, OTHER_CHANNEL
 
 
@@ -90,8 +90,8 @@ def test_help_lists_verbs_envs_and_approvers(bot):
 def test_empty_signing_secret_is_refused(tmp_path, session_target, standin):
     import pytest
 
-    from bot.app import create_app
-    from bot.errors import ConfigError
+    from bot.slack.app import create_app
+    from bot.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="SLACK_SIGNING_SECRET"):
         from dataclasses import replace

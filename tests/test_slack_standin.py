@@ -16,7 +16,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.webhook import WebhookClient
 
-from bot.slack_standin import RESPONSE_URL_METHOD, UPLOAD_METHOD, RemoteSlackStandIn, SlackStandIn
+from bot.devkit.standin import RESPONSE_URL_METHOD, UPLOAD_METHOD, RemoteSlackStandIn, SlackStandIn
 
 CH = "C0DEPLOYS"
 CARD = [
@@ -378,14 +378,14 @@ def test_remote_standin_reads_another_process_view(slack, client):
 
 def _fresh_process(monkeypatch):
     """Make this process's ts/id counters look like a new process's (they are module globals)."""
-    from bot import slack_standin
+    from bot.devkit import standin as slack_standin
 
     monkeypatch.setattr(slack_standin, "_last_ts_us", 0)
     monkeypatch.setattr(slack_standin, "_last_id", 0)
 
 
 def test_state_file_carries_the_channel_to_the_next_standin(tmp_path, monkeypatch):
-    from bot import slack_standin
+    from bot.devkit import standin as slack_standin
 
     state = tmp_path / "slack.json"
     # the first run's clock was an hour ahead: the next run must still issue greater ts
@@ -444,7 +444,7 @@ def test_state_file_is_shared_with_a_real_second_process(tmp_path):
     script = (
         "import json, sys\n"
         "from slack_sdk import WebClient\n"
-        "from bot.slack_standin import SlackStandIn\n"
+        "from bot.devkit.standin import SlackStandIn\n"
         "with SlackStandIn(state_file=sys.argv[1]) as s:\n"
         "    c = WebClient(token='xoxb-t', base_url=s.base_url)\n"
         "    c.chat_update(channel=sys.argv[2], ts=sys.argv[3], text='approved', blocks=[])\n"
@@ -468,7 +468,7 @@ def test_state_file_is_shared_with_a_real_second_process(tmp_path):
 def test_corrupt_state_file_starts_empty_with_a_warning(tmp_path, caplog, content):
     state = tmp_path / "slack.json"
     state.write_bytes(content)
-    with caplog.at_level("WARNING", logger="bot.slack_standin"), SlackStandIn(state_file=state) as slack:
+    with caplog.at_level("WARNING", logger="bot.devkit.standin"), SlackStandIn(state_file=state) as slack:
         assert slack.messages() == [] and slack.files() == []
         assert any("slack.json" in r.getMessage() and r.levelname == "WARNING" for r in caplog.records)
         ts = WebClient(token="xoxb-t", base_url=slack.base_url).chat_postMessage(channel=CH, text="fresh")["ts"]
@@ -478,7 +478,7 @@ def test_corrupt_state_file_starts_empty_with_a_warning(tmp_path, caplog, conten
 def test_unreadable_state_file_never_crashes(tmp_path, caplog):
     state = tmp_path / "slack.json"
     state.mkdir()  # reading and replacing it both fail
-    with caplog.at_level("WARNING", logger="bot.slack_standin"), SlackStandIn(state_file=state) as slack:
+    with caplog.at_level("WARNING", logger="bot.devkit.standin"), SlackStandIn(state_file=state) as slack:
         client = WebClient(token="xoxb-t", base_url=slack.base_url)
         assert client.chat_postMessage(channel=CH, text="still served")["ok"] is True
         assert [m["text"] for m in slack.messages()] == ["still served"]

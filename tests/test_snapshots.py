@@ -15,12 +15,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from bot.db.models import RunStatus, utcnow
-from bot.errors import SubprocessFailed
+from bot.infra.db.models import RunStatus, utcnow
+from bot.core.errors import SubprocessFailed
 from tests.support.fixtures_bot import make_driver
 from tests.support.processes import alive, wait_until
 from tests.support.world import ALICE, BOB, CHANNEL
-from workers import snapshots
+from workers.target import snapshots
 
 BULK = ("INSERT INTO transactions (account_id, amount, description, occurred_at) "
         "SELECT (SELECT min(id) FROM accounts), g, 'bulk row ' || g, now() FROM generate_series(1, 20000) g")

@@ -22,7 +22,7 @@ import pytest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.slack_standin import SOCKET_MODE_METHOD
+from bot.devkit.standin import SOCKET_MODE_METHOD
 from tests.support.world import ALICE, CHANNEL, env_block, write_config
 
 APP_TOKEN = "xapp-1-test"
@@ -329,7 +329,7 @@ def test_no_ack_times_out_and_a_dropped_connection_fails_fast(standin):
 def test_remote_standin_delivers_over_the_socket_too(standin):
     import threading
 
-    from bot.slack_standin import RemoteSlackStandIn
+    from bot.devkit.standin import RemoteSlackStandIn
 
     remote = RemoteSlackStandIn(standin.base_url)
     with pytest.raises(TimeoutError, match="no Socket Mode client"):

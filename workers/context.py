@@ -7,12 +7,12 @@ import contextlib
 from dataclasses import dataclass
 from functools import cached_property
 
-from bot.config import Environment
-from bot.envfile import read_env_file
-from bot.runtime import Runtime
-from bot.store import RunView
-from workers.target_alembic import TargetAlembic
-from workers.target_http import TargetClient
+from bot.core.config import Environment
+from bot.core.envfile import read_env_file
+from bot.infra.runtime import Runtime
+from bot.infra.store import RunView
+from workers.target.alembic import TargetAlembic
+from workers.target.http import TargetClient
 
 
 @dataclass

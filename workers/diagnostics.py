@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from enum import Enum
 
-from bot.errors import BBOpsError
+from bot.core.errors import BBOpsError
 from bot.redaction import redact
 
 
@@ -67,7 +67,7 @@ class Diagnosis:
 
 def load_graph(versions_dir) -> dict:
     """revision -> RevisionAnalysis for every script in the versions folder."""
-    from bot.migration_analysis import analyze_dir
+    from bot.analysis import analyze_dir
 
     return {a.revision: a for a in analyze_dir(versions_dir)}
 

@@ -13,14 +13,16 @@ import socket
 import threading
 import time
 
-from bot import janitor, render
-from bot.db.models import Run, RunStatus, utcnow
-from bot.errors import BBOpsError
-from bot.metrics import RUN_SECONDS, RUNS
+from bot.serve import janitor
+
+from bot.slack import render
+from bot.infra.db.models import Run, RunStatus, utcnow
+from bot.core.errors import BBOpsError
+from bot.infra.metrics import RUN_SECONDS, RUNS
 from bot.redaction import redact, redact_exception
-from bot.render import Outcome, StepResult
-from bot.runtime import Runtime, current
-from bot.store import RunView
+from bot.slack.render import Outcome, StepResult
+from bot.infra.runtime import Runtime, current
+from bot.infra.store import RunView
 from workers import steps
 from workers.context import StepContext
 
@@ -34,7 +36,7 @@ def execute_run(run_id: int, phase: str = "run") -> str:
     rt = current()
     if phase == "run":
         return run_read_only(rt, run_id)
-    from workers import change
+    from workers.steps import migrate as change
 
     if phase == "plan":
         return change.plan(rt, run_id)

@@ -10,8 +10,8 @@ import json
 from collections import deque
 from dataclasses import dataclass, field
 
-from bot.errors import TargetError
-from workers.target_http import VENDOR_MEDIA_TYPE, TargetClient
+from bot.core.errors import TargetError
+from workers.target.http import VENDOR_MEDIA_TYPE, TargetClient
 
 
 @dataclass
@@ -23,7 +23,7 @@ class Check:
     data: dict = field(default_factory=dict)
 
     def line(self) -> str:
-        from bot.render import step_line
+        from bot.slack.render import step_line
 
         return step_line(self.ok, self.name, self.detail, self.elapsed_ms)
 

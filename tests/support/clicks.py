@@ -7,8 +7,8 @@ import json
 import urllib.parse
 from types import SimpleNamespace
 
-from bot.db.models import RunStatus
-from bot.driver import action_body
+from bot.infra.db.models import RunStatus
+from bot.devkit.driver import action_body
 from tests.support.world import ALICE, CHANNEL
 
 

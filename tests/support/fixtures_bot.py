@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.driver import Driver
+from bot.devkit.driver import Driver
 from tests.support.world import env_block, make_settings, write_config
 
 

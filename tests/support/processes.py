@@ -19,10 +19,10 @@ from typing import Callable
 
 import httpx
 
-from bot.db.engine import make_engine, upgrade
-from bot.db.models import RunStatus
-from bot.driver import action_body, command_body, sign
-from bot.store import Store
+from bot.infra.db.engine import make_engine, upgrade
+from bot.infra.db.models import RunStatus
+from bot.devkit.driver import action_body, command_body, sign
+from bot.infra.store import Store
 from tests.support.services import free_port
 
 SECRET = "chaos-signing-secret-0123456789abcdef"

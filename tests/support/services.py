@@ -126,6 +126,6 @@ class PostgresServer:
                                               "stop"]), stdout=subprocess.DEVNULL)
 
     def scratch(self, prefix: str = "bbops"):
-        from bot.reference_target import scratch_postgres_database
+        from bot.devkit.reference_target import scratch_postgres_database
 
         return scratch_postgres_database(self.admin_dsn, prefix=prefix, host=self.host, port=self.port)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from bot.settings import Settings
+from bot.core.settings import Settings
 
 CHANNEL = "C0DEPLOYS"
 OTHER_CHANNEL = "C0RANDOM"

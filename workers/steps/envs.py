@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from bot.errors import BBOpsError
-from bot.render import Outcome, StepResult
-from workers.target_alembic import TargetAlembic
+from bot.core.errors import BBOpsError
+from bot.slack.render import Outcome, StepResult
+from workers.target.alembic import TargetAlembic
 
 
 def run(ctx) -> StepResult:
-    from bot.approvals import lock_text
+    from bot.slack.approvals import lock_text
 
     rt = ctx.rt
     lines = []

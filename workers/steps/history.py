@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bot.approvals import decisions
-from bot.db.models import RunStatus
-from bot.render import Outcome, StepResult
+from bot.slack.approvals import decisions
+from bot.infra.db.models import RunStatus
+from bot.slack.render import Outcome, StepResult
 
 LIMIT = 15
 

@@ -3,8 +3,8 @@ MIGRATIONS_STRICT), healthz, readyz and migration diagnostics."""
 
 from __future__ import annotations
 
-from bot.errors import BBOpsError
-from bot.render import Outcome, StepResult, step_line
+from bot.core.errors import BBOpsError
+from bot.slack.render import Outcome, StepResult, step_line
 from workers import probes
 from workers.diagnostics import MigrationState, diagnose
 

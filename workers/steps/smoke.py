@@ -4,7 +4,7 @@
 import os
 import time
 
-from bot.render import Outcome, StepResult, step_line
+from bot.slack.render import Outcome, StepResult, step_line
 from workers import probes
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot.db.models import utcnow
-from bot.render import Outcome, StepResult
+from bot.infra.db.models import utcnow
+from bot.slack.render import Outcome, StepResult
 
 
 def _age(delta) -> str:
