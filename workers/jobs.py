@@ -16,11 +16,12 @@ import time
 from bot.serve import janitor
 
 from bot.slack import render
-from bot.infra.db.models import Run, RunStatus, utcnow
+from bot.core.runs import RunStatus
+from bot.infra.db.models import Run, utcnow
 from bot.core.errors import BBOpsError
 from bot.infra.metrics import RUN_SECONDS, RUNS
 from bot.redaction import redact, redact_exception
-from bot.slack.render import Outcome, StepResult
+from bot.core.results import Outcome, StepResult
 from bot.infra.runtime import Runtime, current
 from bot.infra.store import RunView
 from workers import steps

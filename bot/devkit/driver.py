@@ -23,7 +23,7 @@ from slack_sdk.signature import SignatureVerifier
 from bot.slack.app import create_app
 from bot.core.config import BotConfig
 from bot.infra.db.engine import upgrade
-from bot.infra.db.models import RunStatus
+from bot.core.runs import RunStatus
 from bot.core.errors import BBOpsError, ConfigError
 from bot.infra.runtime import Runtime, build_runtime, set_current
 from bot.core.settings import SLACK_DEFAULT_API_URL, Settings

@@ -17,7 +17,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.infra import audit
-from bot.infra.db.models import ACTIVE, AuditEvent, AuditHead, Run, RunStatus, Snapshot, utcnow
+from bot.core.runs import ACTIVE, RunStatus
+from bot.infra.db.models import AuditEvent, AuditHead, Run, Snapshot, utcnow
 from bot.redaction import redact_obj
 
 SYSTEM = "system"

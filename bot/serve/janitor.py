@@ -33,7 +33,9 @@ from datetime import timedelta
 
 from sqlalchemy import update
 
-from bot.infra.db.models import Run, RunStatus, utcnow
+from bot.core.runs import RunStatus
+
+from bot.infra.db.models import Run, utcnow
 from bot.core.errors import QueueUnavailable
 from bot.redaction import redact_exception
 

@@ -16,7 +16,8 @@ import re
 from datetime import timedelta
 
 from bot.slack import render
-from bot.infra.db.models import RunStatus, utcnow
+from bot.core.runs import RunStatus
+from bot.infra.db.models import utcnow
 from bot.infra.metrics import REFUSED
 
 log = logging.getLogger("bbops.approvals")

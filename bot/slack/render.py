@@ -7,42 +7,17 @@ place that talks to Slack; this module only shapes words.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from enum import Enum
 from typing import Iterable, Sequence
 
+from bot.core.results import Outcome, StepResult
 from bot.core.grammar import DESCRIPTIONS, USAGE, VERBS
 
 SECTION_LIMIT = 3000       # Slack: a section block's text
 MESSAGE_TEXT_LIMIT = 3500  # keep the fallback text well under Slack's 4,000 characters
 THREAD_INLINE_LINES = 40   # longer output goes to a file in the thread
 
-
-class Outcome(str, Enum):
-    OK = "ok"            # the runbook step passed
-    FAILED = "failed"    # the step ran and the runbook says stop (not ready, smoke failed, ...)
-    REFUSED = "refused"  # policy, lock or approval said no
-    ERROR = "error"      # bb-ops or the target misbehaved (unreachable, timeout, garbage)
-
-
 ICONS = {Outcome.OK: ":white_check_mark:", Outcome.FAILED: ":x:", Outcome.REFUSED: ":no_entry:",
          Outcome.ERROR: ":warning:"}
-
-
-@dataclass
-class StepResult:
-    """What a runbook step reports back: one headline, detail lines, what to type next."""
-
-    outcome: Outcome
-    headline: str
-    lines: list[str] = field(default_factory=list)
-    next_commands: list[str] = field(default_factory=list)
-    data: dict = field(default_factory=dict)
-    attachment: tuple[str, str] | None = None     # (filename, full output) for the thread
-
-    @property
-    def ok(self) -> bool:
-        return self.outcome is Outcome.OK
 
 
 def mrkdwn_escape(text: str) -> str:

@@ -7,7 +7,7 @@ import json
 import urllib.parse
 from types import SimpleNamespace
 
-from bot.infra.db.models import RunStatus
+from bot.core.runs import RunStatus
 from bot.devkit.driver import action_body
 from tests.support.world import ALICE, CHANNEL
 

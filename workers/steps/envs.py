@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.core.errors import BBOpsError
-from bot.slack.render import Outcome, StepResult
+from bot.core.results import Outcome, StepResult
 from workers.target.alembic import TargetAlembic
 
 

@@ -1,6 +1,6 @@
 """RUNBOOK §1.2: GET /api/healthz must answer 200."""
 
-from bot.slack.render import Outcome, StepResult
+from bot.core.results import Outcome, StepResult
 from workers import probes
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from bot.slack.approvals import decisions
-from bot.infra.db.models import RunStatus
-from bot.slack.render import Outcome, StepResult
+from bot.core.runs import RunStatus
+from bot.core.results import Outcome, StepResult
 
 LIMIT = 15
 

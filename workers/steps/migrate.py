@@ -21,11 +21,13 @@ from pathlib import Path
 from bot.slack import approvals
 
 from bot.infra import locks
-from bot.infra.db.models import Run, RunStatus, utcnow
+from bot.core.runs import RunStatus
+from bot.infra.db.models import Run, utcnow
 from bot.core.errors import BBOpsError, LockUnavailable
 from bot.infra.metrics import RUN_SECONDS, RUNS
 from bot.redaction import redact
-from bot.slack.render import Outcome, StepResult, step_line
+from bot.core.results import Outcome, StepResult
+from bot.slack.render import step_line
 from bot.infra.runtime import Runtime
 from workers import probes
 from workers.context import StepContext

@@ -1,6 +1,6 @@
 """RUNBOOK §6: migration mismatch diagnostics — current vs heads, pending revisions with verdicts."""
 
-from bot.slack.render import Outcome, StepResult
+from bot.core.results import Outcome, StepResult
 from workers.diagnostics import MigrationState, diagnose
 
 

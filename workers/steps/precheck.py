@@ -4,7 +4,8 @@ MIGRATIONS_STRICT), healthz, readyz and migration diagnostics."""
 from __future__ import annotations
 
 from bot.core.errors import BBOpsError
-from bot.slack.render import Outcome, StepResult, step_line
+from bot.core.results import Outcome, StepResult
+from bot.slack.render import step_line
 from workers import probes
 from workers.diagnostics import MigrationState, diagnose
 

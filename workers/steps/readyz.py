@@ -1,6 +1,6 @@
 """RUNBOOK §1.2 / §2.3: GET /api/readyz — 200 with status=ready, 503 means do not continue."""
 
-from bot.slack.render import Outcome, StepResult
+from bot.core.results import Outcome, StepResult
 from workers import probes
 
 

@@ -34,10 +34,11 @@ import re
 import time
 from pathlib import Path
 
-from bot.infra.db.models import RunStatus
+from bot.core.runs import RunStatus
 from bot.core.errors import BBOpsError
 from bot.analysis import AnalysisError, RevisionAnalysis, Verdict, analyze_dir, steps_between
-from bot.slack.render import Outcome, StepResult, step_line
+from bot.core.results import Outcome, StepResult
+from bot.slack.render import step_line
 from workers.target import hooks, snapshots
 from workers import probes
 from workers.steps.migrate import PlanRefused, output_to_thread, progress, scripts_digest

@@ -4,7 +4,9 @@
 import os
 import time
 
-from bot.slack.render import Outcome, StepResult, step_line
+from bot.core.results import Outcome, StepResult
+
+from bot.slack.render import step_line
 from workers import probes
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.infra.db.models import utcnow
-from bot.slack.render import Outcome, StepResult
+from bot.core.results import Outcome, StepResult
 
 
 def _age(delta) -> str:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import enum
 from datetime import datetime, timezone
 
 from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Integer, String, Text, TypeDecorator
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from bot.core.runs import ACTIVE, FINAL, SETTLED, RunStatus  # noqa: F401  (re-exported for the store)
 
 
 def utcnow() -> datetime:
@@ -28,36 +29,6 @@ class UTCDateTime(TypeDecorator):
         if value is not None and value.tzinfo is None:
             value = value.replace(tzinfo=timezone.utc)
         return value
-
-
-class RunStatus(str, enum.Enum):
-    QUEUED = "queued"                      # recorded; waiting for a worker
-    PLANNING = "planning"                  # a worker is computing the plan of a mutating run
-    AWAITING_APPROVAL = "awaiting_approval"
-    APPROVED = "approved"                  # approved, queued for execution
-    WAITING_LOCK = "waiting_lock"          # approved, environment locked by another run
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    REJECTED = "rejected"
-    CANCELLED = "cancelled"
-    EXPIRED = "expired"
-    ABANDONED = "abandoned"                # its worker died; the environment may be half-changed
-
-    @property
-    def settled(self) -> bool:
-        """Nothing more happens to this run without a person acting."""
-        return self in SETTLED
-
-    @property
-    def final(self) -> bool:
-        return self in FINAL
-
-
-FINAL = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.REJECTED, RunStatus.CANCELLED,
-                   RunStatus.EXPIRED, RunStatus.ABANDONED})
-SETTLED = FINAL | {RunStatus.AWAITING_APPROVAL}
-ACTIVE = frozenset(set(RunStatus) - FINAL)
 
 
 class Base(DeclarativeBase):

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from bot.infra.db.models import RunStatus
+from bot.core.runs import RunStatus
 from tests.support.clicks import press, request
 from tests.support.fixtures_bot import make_driver
 from tests.support.world import ALICE, BOB, CAROL, CHANNEL, MALLORY, OTHER_CHANNEL

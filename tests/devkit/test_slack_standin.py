@@ -452,7 +452,7 @@ def test_state_file_is_shared_with_a_real_second_process(tmp_path):
         "    print(json.dumps(s.messages()))\n"
     )
     out = subprocess.run([sys.executable, "-c", script, str(state), CH, card], check=True, capture_output=True,
-                         text=True, timeout=60, cwd=Path(__file__).resolve().parents[1])
+                         text=True, timeout=60, cwd=Path(__file__).resolve().parents[2])
     msgs = json.loads(out.stdout)
     assert [(m["ts"] == card, m["text"]) for m in msgs] == [(True, "approved"), (False, "running")]
     assert float(msgs[1]["ts"]) > float(card)

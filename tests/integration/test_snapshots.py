@@ -15,7 +15,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from bot.infra.db.models import RunStatus, utcnow
+from bot.core.runs import RunStatus
+
+from bot.infra.db.models import utcnow
 from bot.core.errors import SubprocessFailed
 from tests.support.fixtures_bot import make_driver
 from tests.support.processes import alive, wait_until

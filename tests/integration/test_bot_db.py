@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from bot.infra.db.engine import current_and_head, make_engine, upgrade
-from bot.infra.db.models import RunStatus
+from bot.core.runs import RunStatus
 from bot.infra.store import Store
 
 

@@ -32,8 +32,8 @@ from bot.analysis import (
     steps_between,
 )
 
-REPO = Path(__file__).resolve().parents[1]
-CASES_DIR = Path(__file__).resolve().parent / "migration_cases"
+REPO = Path(__file__).resolve().parents[2]
+CASES_DIR = Path(__file__).resolve().parents[1] / "migration_cases"
 
 HEADER = '''"""{message}
 

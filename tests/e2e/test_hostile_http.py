@@ -197,7 +197,8 @@ def _awaiting_run(procs, trigger: str):
     from slack_sdk import WebClient
 
     from bot.slack.approvals import plan_hash
-    from bot.infra.db.models import RunStatus, utcnow
+    from bot.core.runs import RunStatus
+    from bot.infra.db.models import utcnow
 
     run, _ = procs.store.create_run(verb="migrate", env="production", args={}, text="/bb migrate production",
                                     requester=ALICE, channel=CHANNEL, trigger_id=trigger)

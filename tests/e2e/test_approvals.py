@@ -8,7 +8,7 @@ import json
 import threading
 import time
 
-from bot.infra.db.models import RunStatus
+from bot.core.runs import RunStatus
 from bot.devkit.driver import action_body
 from tests.support.clicks import ephemeral_to, press, request
 from tests.support.fixtures_bot import make_driver

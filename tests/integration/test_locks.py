@@ -18,7 +18,8 @@ import pytest
 import redis
 
 from bot.infra import keys, locks
-from bot.infra.db.models import RunStatus, utcnow
+from bot.core.runs import RunStatus
+from bot.infra.db.models import utcnow
 from tests.support.fixtures_bot import make_driver
 from tests.support.world import ALICE, BOB, CAROL, CHANNEL, env_block
 

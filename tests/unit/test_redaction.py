@@ -32,7 +32,7 @@ from bot.redaction import (
     run_cli,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 # Secrets full of the characters that break naive maskers.
 SECRETS = [

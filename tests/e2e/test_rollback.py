@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from bot.infra.db.models import RunStatus
+from bot.core.runs import RunStatus
 from tests.support.fixtures_bot import make_driver
 from tests.support.platform import Platform, ship
 from tests.support.world import ALICE, BOB, CHANNEL

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import psycopg
 
-from bot.infra.db.models import RunStatus
+from bot.core.runs import RunStatus
 from tests.support.fixtures_bot import make_driver
 from tests.support.world import ALICE, BOB, CHANNEL, env_block, write_config
 

@@ -10,7 +10,7 @@ import sqlite3
 import psycopg
 from psycopg import sql
 
-from bot.infra.db.models import RunStatus
+from bot.core.runs import RunStatus
 from tests.support.fixtures_bot import make_driver
 from tests.support.platform import Platform, ship
 from tests.support.world import ALICE, BOB, CHANNEL
