@@ -18,8 +18,15 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
-
-from common import SECRET, pct, signed_command, stack, summary, unique_trigger, wait_http
+from common import (
+    SECRET,
+    pct,
+    signed_command,
+    stack,
+    summary,
+    unique_trigger,
+    wait_http,
+)
 
 BARE_SERVER = """
 import sys, uvicorn
@@ -78,9 +85,8 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
 
-    from tests.support.services import free_port
-
     from bot.devkit.standin import SlackStandIn
+    from tests.support.services import free_port
 
     port = free_port()
     bare_slack = SlackStandIn().start()

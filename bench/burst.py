@@ -25,7 +25,6 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
-
 from common import pct, signed_command, stack, summary, unique_trigger
 
 ENVS = ("production", "staging", "qa")

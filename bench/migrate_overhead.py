@@ -32,9 +32,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.devkit.reference_target import BACKEND_DIR, ReferenceTarget  # noqa: E402
+from bot.devkit.reference_target import ReferenceTarget  # noqa: E402
 from tests.support.services import PostgresServer  # noqa: E402
-from tests.support.world import ALICE, BOB, CHANNEL, env_block, make_settings, write_config  # noqa: E402
+from tests.support.world import (  # noqa: E402
+    ALICE,
+    BOB,
+    CHANNEL,
+    env_block,
+    make_settings,
+    write_config,
+)
 
 START = "0003_transaction_note"
 HEAD = "0006_user_display_name"
@@ -69,8 +76,9 @@ def prepare(pg: PostgresServer, stack: ExitStack, workdir: Path, rows: int) -> R
 
 def raw_migration(target: ReferenceTarget, dump_path: Path) -> float:
     """pg_dump -Fc + alembic upgrade head, as the runbook has a person type them."""
-    from workers.target.snapshots import TargetDB
     from sqlalchemy.engine import make_url
+
+    from workers.target.snapshots import TargetDB
 
     u = make_url(target.effective_database_url)
     db = TargetDB("postgresql", target.effective_database_url, u.host, u.port, u.username, u.password, u.database)

@@ -13,7 +13,6 @@ import sys
 import time
 
 import httpx
-
 from common import signed_command, stack, summary, unique_trigger
 
 

@@ -56,8 +56,8 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=5, help="timed rounds of each, alternating (default 5)")
     args = ap.parse_args()
 
-    from bot.infra.db.engine import make_engine, upgrade
     from bot.devkit.reference_target import scratch_postgres_database
+    from bot.infra.db.engine import make_engine, upgrade
     from bot.infra.store import Store
     from workers.target import snapshots
 

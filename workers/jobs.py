@@ -13,17 +13,16 @@ import socket
 import threading
 import time
 
-from bot.serve import janitor
-
-from bot.slack import render
+from bot.core.errors import BBOpsError
+from bot.core.results import Outcome, StepResult
 from bot.core.runs import RunStatus
 from bot.infra.db.models import Run, utcnow
-from bot.core.errors import BBOpsError
 from bot.infra.metrics import RUN_SECONDS, RUNS
-from bot.redaction import redact, redact_exception
-from bot.core.results import Outcome, StepResult
 from bot.infra.runtime import Runtime, current
 from bot.infra.store import RunView
+from bot.redaction import redact, redact_exception
+from bot.serve import janitor
+from bot.slack import render
 from workers import steps
 from workers.context import StepContext
 

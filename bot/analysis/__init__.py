@@ -97,6 +97,8 @@ import sys
 from dataclasses import dataclass, field
 from enum import Enum
 
+from bot.core.errors import AnalysisError
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: importing typing costs start-up time
     from typing import Any, Iterable, Sequence, TextIO
@@ -113,10 +115,6 @@ __all__ = [
     "steps_between",
     "topological_order",
 ]
-
-
-class AnalysisError(Exception):
-    """The versions folder cannot be analysed (missing, unreadable, ambiguous history)."""
 
 
 class Verdict(str, Enum):

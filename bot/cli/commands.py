@@ -8,9 +8,9 @@ import os
 import sys
 
 from bot.core.errors import BBOpsError, ConfigError
+from bot.core.settings import Settings
 from bot.infra.logs import setup_logging
 from bot.redaction import redact
-from bot.core.settings import Settings
 
 
 def run(args) -> int:

@@ -10,7 +10,11 @@
     ├── SubprocessFailed            a target subprocess (alembic, pg_dump, hook) exited non-zero or timed out
     ├── LockHeld                    another run holds the environment lock (a refusal, not a crash)
     ├── LockUnavailable             the lock could not be taken or checked (Redis down): nothing ran
-    └── QueueUnavailable            Redis could not take the job (the run stays in the outbox)
+    ├── QueueUnavailable            Redis could not take the job (the run stays in the outbox)
+    ├── PlanRefused                 a plan cannot be made (nothing to do, not ready); carries the result to show
+    ├── RestoreFailed               a restore step failed; says whether the original database is intact
+    ├── PostFailed                  Slack did not take a message (after the client's retries)
+    └── AnalysisError               a migrations folder cannot be analysed (missing, unreadable, ambiguous)
 
 Messages are written for the person in the channel: what happened and what to do next.
 Lower-layer errors (httpx, redis, subprocess, SQLAlchemy) are translated once, at the edge
@@ -18,6 +22,8 @@ that calls them, and chained with ``from exc``. Every message is redacted before
 """
 
 from __future__ import annotations
+
+from bot.core.results import Outcome, StepResult
 
 
 class BBOpsError(Exception):
@@ -71,3 +77,30 @@ class LockUnavailable(BBOpsError):
 
 class QueueUnavailable(BBOpsError):
     """Redis could not take the job; the run stays queued in the bot database."""
+
+
+class PlanRefused(BBOpsError):
+    """The plan cannot be made (not ready, nothing to do); ``result`` says why and what to type next."""
+
+    def __init__(self, message: str, outcome: Outcome = Outcome.FAILED, lines: list[str] | None = None,
+                 next_commands: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.result = StepResult(outcome, message, lines or [], next_commands or [])
+
+
+class RestoreFailed(BBOpsError):
+    """A restore step failed. ``original_intact``: the live database is the one from before the
+    restore, under its own name; ``detail``: the lower-level error, redacted."""
+
+    def __init__(self, message: str, *, original_intact: bool, detail: str = "") -> None:
+        super().__init__(message)
+        self.original_intact = original_intact
+        self.detail = detail
+
+
+class PostFailed(BBOpsError):
+    """Slack did not take a message (after the client's own retries)."""
+
+
+class AnalysisError(BBOpsError):
+    """The versions folder cannot be analysed (missing, unreadable, ambiguous history)."""

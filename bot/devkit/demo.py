@@ -61,7 +61,7 @@ def demo_world(workdir: Path = DEMO_DIR):
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
     target = ReferenceTarget(workdir=workdir / "target")
-    print(f"starting the reference BudgetBuddy target (examples/budgetbuddy) …", file=sys.stderr)
+    print("starting the reference BudgetBuddy target (examples/budgetbuddy) …", file=sys.stderr)
     target.start()
     try:
         config_path = write_demo_config(workdir / "environments.yaml", target, workdir / "snapshots")

@@ -20,13 +20,13 @@ from pathlib import Path
 from slack_bolt import BoltRequest
 from slack_sdk.signature import SignatureVerifier
 
-from bot.slack.app import create_app
 from bot.core.config import BotConfig
-from bot.infra.db.engine import upgrade
-from bot.core.runs import RunStatus
 from bot.core.errors import BBOpsError, ConfigError
-from bot.infra.runtime import Runtime, build_runtime, set_current
+from bot.core.runs import RunStatus
 from bot.core.settings import SLACK_DEFAULT_API_URL, Settings
+from bot.infra.db.engine import upgrade
+from bot.infra.runtime import Runtime, build_runtime, set_current
+from bot.slack.app import create_app
 
 LOCAL_TOKEN = "xoxb-0000000000-local-standin"
 STATE_FILE = Path("var/slack-standin.json")

@@ -149,3 +149,16 @@ def holder(rt, env: str) -> Holder | None:
         return _parse(rt.redis.get(keys.lock(env)))
     except Exception:
         return None
+
+
+def describe_holder(rt, env: str) -> str | None:
+    """"locked by run 7 (`/bb migrate production` by <@U0ALICE>) since 12:00:01 UTC", or None."""
+    try:
+        held_by = holder(rt, env)
+    except Exception:
+        return "lock state unknown (Redis unavailable)"
+    if held_by is None:
+        return None
+    held = rt.store.get_run(held_by.run_id) if held_by.run_id else None
+    who = f" (`{held.text}` by <@{held.requester}>)" if held else ""
+    return f"locked by run {held_by.run_id}{who} since {held_by.since:%H:%M:%S} UTC"

@@ -24,6 +24,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.handler import RetryHandler
 
+from bot.core.errors import PostFailed
 from bot.infra.metrics import count_shared
 from bot.redaction import redact, redact_obj
 from bot.slack.render import MESSAGE_TEXT_LIMIT, SECTION_LIMIT
@@ -96,10 +97,6 @@ class SlackRetry(RetryHandler):
 def make_client(token: str, base_url: str, *, retries: int = MAX_RETRIES, timeout_s: int = 15) -> WebClient:
     return WebClient(token=token, base_url=base_url, timeout=timeout_s,
                      retry_handlers=[SlackRetry(max_retry_count=retries)])
-
-
-class PostFailed(Exception):
-    pass
 
 
 class SlackPoster:

@@ -11,8 +11,8 @@ import logging
 import threading
 from typing import Callable, Protocol
 
-from bot.infra import keys
 from bot.core.errors import QueueUnavailable
+from bot.infra import keys
 
 log = logging.getLogger("bbops.queue")
 

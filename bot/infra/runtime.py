@@ -11,12 +11,17 @@ import os
 from dataclasses import dataclass, field
 
 from bot.core.config import BotConfig, load_config
-from bot.infra.db.engine import make_engine
-from bot.infra.queue import Enqueuer, InProcessEnqueuer, RQEnqueuer
-from bot.redaction import install_logging_filter, register_env, register_env_file, register_secrets
 from bot.core.settings import Settings
+from bot.infra.db.engine import make_engine
 from bot.infra.poster import SlackPoster, make_client
+from bot.infra.queue import Enqueuer, InProcessEnqueuer, RQEnqueuer
 from bot.infra.store import Store
+from bot.redaction import (
+    install_logging_filter,
+    register_env,
+    register_env_file,
+    register_secrets,
+)
 
 log = logging.getLogger("bbops")
 

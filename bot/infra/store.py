@@ -16,8 +16,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.infra import audit
 from bot.core.runs import ACTIVE, RunStatus
+from bot.infra import audit
 from bot.infra.db.models import AuditEvent, AuditHead, Run, Snapshot, utcnow
 from bot.redaction import redact_obj
 

@@ -20,8 +20,8 @@ import threading
 from datetime import datetime, timezone
 
 from bot.core.errors import ConfigError
-from bot.infra.runtime import Runtime, build_runtime, set_current
 from bot.core.settings import Settings
+from bot.infra.runtime import Runtime, build_runtime, set_current
 
 log = logging.getLogger("bbops.server")
 
@@ -120,8 +120,8 @@ def build_asgi(rt: Runtime, app=None):
     from starlette.responses import JSONResponse, PlainTextResponse, Response
     from starlette.routing import Route
 
-    from bot.slack.app import create_app
     from bot.infra.metrics import REFUSED
+    from bot.slack.app import create_app
 
     bolt = app or create_app(rt, process_before_response=True)
     _register_collector(rt)
@@ -280,9 +280,9 @@ def socket_mode(settings: Settings) -> int:
     from slack_bolt.adapter.socket_mode import SocketModeHandler
     from slack_sdk.errors import SlackApiError
 
-    from bot.slack.app import create_app
     from bot.infra.db.engine import require_head
     from bot.infra.queue import InProcessEnqueuer
+    from bot.slack.app import create_app
 
     if not settings.slack_app_token:
         raise ConfigError("SLACK_APP_TOKEN is not set: Socket Mode needs an app-level token (xapp-...) "

@@ -33,10 +33,9 @@ from datetime import timedelta
 
 from sqlalchemy import update
 
-from bot.core.runs import RunStatus
-
-from bot.infra.db.models import Run, utcnow
 from bot.core.errors import QueueUnavailable
+from bot.core.runs import RunStatus
+from bot.infra.db.models import Run, utcnow
 from bot.redaction import redact_exception
 
 log = logging.getLogger("bbops.janitor")
@@ -70,7 +69,7 @@ def _phase(run) -> str:
 
 
 def _enqueue(rt, run, phase: str) -> None:
-    from bot.slack.ack import job_timeout_s
+    from bot.core.verbs import job_timeout_s
 
     env = rt.config.environments.get(run.env) if run.env else None
     rt.enqueuer.enqueue(run.id, mutating=phase != "run", timeout_s=job_timeout_s(env, run.verb, phase),

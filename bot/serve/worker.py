@@ -28,8 +28,8 @@ import threading
 import time
 
 from bot.core.errors import ConfigError
-from bot.infra.runtime import build_runtime, set_current
 from bot.core.settings import Settings
+from bot.infra.runtime import build_runtime, set_current
 
 log = logging.getLogger("bbops.worker")
 
@@ -128,8 +128,8 @@ def make_worker(rt, name: str | None = None):
 
 
 def _reap(rt, run_id: int, **kwargs) -> None:
-    from bot.serve.janitor import reap_run
     from bot.redaction import redact_exception
+    from bot.serve.janitor import reap_run
 
     try:
         reap_run(rt, run_id, **kwargs)

@@ -7,61 +7,16 @@ run after the ack (posting into an existing thread).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
-from typing import Callable
 
-from bot.slack import render
-from bot.core.config import Environment
 from bot.core.errors import QueueUnavailable
 from bot.core.grammar import GrammarError, Request, format_request, parse
-from bot.infra.metrics import COMMANDS, DUPLICATES, REFUSED
+from bot.core.verbs import job_timeout_s
+from bot.infra.metrics import COMMANDS, DUPLICATES
 from bot.infra.runtime import Runtime
+from bot.slack import render
+from bot.slack.reply import Reply, refuse
 
 log = logging.getLogger("bbops.commands")
-
-
-@dataclass
-class Reply:
-    text: str = ""
-    blocks: list | None = None
-    in_channel: bool = False
-    after: list[Callable[[], None]] = field(default_factory=list)
-
-    def ack_payload(self) -> dict:
-        if not self.text:
-            return {}
-        payload = {"text": self.text, "response_type": "in_channel" if self.in_channel else "ephemeral"}
-        if self.blocks:
-            payload["blocks"] = self.blocks
-        return payload
-
-    def after_ack(self) -> None:
-        for fn in self.after:
-            try:
-                fn()
-            except Exception as exc:  # the ack is already sent; say so in the log
-                from bot.redaction import redact_exception
-
-                log.error("after-ack work failed: %s", redact_exception(exc))
-
-
-def refuse(reason: str, message: str, valid=()) -> Reply:
-    REFUSED.labels(reason=reason).inc()
-    text, blocks = render.refusal(message, valid)
-    return Reply(text, blocks)
-
-
-def job_timeout_s(env: Environment | None, verb: str, phase: str) -> float:
-    if env is None:
-        return 120.0
-    t = env.timeouts
-    if phase == "execute":
-        # the longest plan: a restore verifies and restores a snapshot (2 × snapshot_s), may
-        # upgrade to the target, runs three hooks, polls readiness and smoke-tests
-        return 2 * t.snapshot_s + t.migrate_s + 3 * t.hook_s + t.smoke_s + 120
-    if verb == "smoke":
-        return t.smoke_s + 30
-    return max(120.0, 12 * t.http_s + 60)
 
 
 def request_args(req: Request) -> dict:

@@ -12,11 +12,11 @@ import time
 
 from slack_bolt import App
 
-from bot.slack import ack as commands
 from bot.core.errors import ConfigError
 from bot.infra.metrics import ACK_SECONDS
-from bot.redaction import redact_exception, redact_obj
 from bot.infra.runtime import Runtime
+from bot.redaction import redact_exception, redact_obj
+from bot.slack import ack as commands
 
 log = logging.getLogger("bbops.app")
 

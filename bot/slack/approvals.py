@@ -15,10 +15,11 @@ import logging
 import re
 from datetime import timedelta
 
-from bot.slack import render
 from bot.core.runs import RunStatus
+from bot.infra import locks
 from bot.infra.db.models import utcnow
 from bot.infra.metrics import REFUSED
+from bot.slack import render
 
 log = logging.getLogger("bbops.approvals")
 
@@ -197,8 +198,8 @@ def handle_click(rt, body: dict, action: dict) -> None:
             return _refuse_click(rt, now, clicker, channel, "decided", _who_decided(rt, now) + ". Nothing changed.",
                                  action=kind)
         close_card(rt, moved, f":white_check_mark: approved by <@{clicker}> — running")
-        from bot.slack.ack import job_timeout_s
         from bot.core.errors import QueueUnavailable
+        from bot.core.verbs import job_timeout_s
 
         try:
             rt.enqueuer.enqueue(run.id, mutating=True, timeout_s=job_timeout_s(env, run.verb, "execute"),
@@ -237,7 +238,7 @@ def expire(rt, run) -> int:
 
 
 def _cancel(rt, run, user: str, channel: str, *, via: str):
-    from bot.slack.ack import Reply
+    from bot.slack.reply import Reply
 
     env = rt.config.environments.get(run.env) if run.env else None
     approvers = env.approval.approvers if env else []
@@ -278,7 +279,7 @@ def _cancel(rt, run, user: str, channel: str, *, via: str):
 
 def status_or_cancel(rt, req, *, user: str, channel: str):
     """`/bb status N` and `/bb cancel N`, answered on the ack path from the bot database."""
-    from bot.slack.ack import Reply, refuse
+    from bot.slack.reply import Reply, refuse
 
     run = rt.store.get_run(req.run_id)
     env = rt.config.environments.get(run.env) if run and run.env else None
@@ -296,22 +297,7 @@ def status_or_cancel(rt, req, *, user: str, channel: str):
     if run.summary:
         lines.append(run.summary)
     if run.env:
-        text = lock_text(rt, run.env)
+        text = locks.describe_holder(rt, run.env)
         if text:
             lines.append(f"`{run.env}` is {text}")
     return Reply("\n".join(lines))
-
-
-def lock_text(rt, env: str) -> str | None:
-    """"locked by run 7 (`/bb migrate production` by <@U0ALICE>) since 12:00:01 UTC", or None."""
-    from bot.infra import locks
-
-    try:
-        holder = locks.holder(rt, env)
-    except Exception:
-        return "lock state unknown (Redis unavailable)"
-    if holder is None:
-        return None
-    held = rt.store.get_run(holder.run_id) if holder.run_id else None
-    who = f" (`{held.text}` by <@{held.requester}>)" if held else ""
-    return f"locked by run {holder.run_id}{who} since {holder.since:%H:%M:%S} UTC"

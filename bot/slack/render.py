@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Iterable, Sequence
 
-from bot.core.results import Outcome, StepResult
 from bot.core.grammar import DESCRIPTIONS, USAGE, VERBS
+from bot.core.results import Outcome, StepResult
 
 SECTION_LIMIT = 3000       # Slack: a section block's text
 MESSAGE_TEXT_LIMIT = 3500  # keep the fallback text well under Slack's 4,000 characters

@@ -16,7 +16,14 @@ import time
 
 import pytest
 
-from tests.support.processes import FAST_JANITOR, BotProcesses, alive, hanging_python, metric_value, wait_until
+from tests.support.processes import (
+    FAST_JANITOR,
+    BotProcesses,
+    alive,
+    hanging_python,
+    metric_value,
+    wait_until,
+)
 from tests.support.world import ALICE, BOB, CHANNEL, env_block, write_config
 
 pytestmark = pytest.mark.chaos

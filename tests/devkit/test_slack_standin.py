@@ -16,7 +16,12 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.webhook import WebhookClient
 
-from bot.devkit.standin import RESPONSE_URL_METHOD, UPLOAD_METHOD, RemoteSlackStandIn, SlackStandIn
+from bot.devkit.standin import (
+    RESPONSE_URL_METHOD,
+    UPLOAD_METHOD,
+    RemoteSlackStandIn,
+    SlackStandIn,
+)
 
 CH = "C0DEPLOYS"
 CARD = [

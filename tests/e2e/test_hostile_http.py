@@ -18,7 +18,15 @@ import pytest
 
 from bot.devkit.standin import SlackStandIn
 from tests.support.processes import BotProcesses, metric_value
-from tests.support.world import ALICE, BOB, CHANNEL, MALLORY, OTHER_CHANNEL, env_block, write_config
+from tests.support.world import (
+    ALICE,
+    BOB,
+    CHANNEL,
+    MALLORY,
+    OTHER_CHANNEL,
+    env_block,
+    write_config,
+)
 
 pytestmark = pytest.mark.chaos
 
@@ -196,9 +204,9 @@ def _awaiting_run(procs, trigger: str):
     """A migrate run waiting for approval, with its card in the channel, as a worker leaves it."""
     from slack_sdk import WebClient
 
-    from bot.slack.approvals import plan_hash
     from bot.core.runs import RunStatus
     from bot.infra.db.models import utcnow
+    from bot.slack.approvals import plan_hash
 
     run, _ = procs.store.create_run(verb="migrate", env="production", args={}, text="/bb migrate production",
                                     requester=ALICE, channel=CHANNEL, trigger_id=trigger)

@@ -90,8 +90,8 @@ def test_help_lists_verbs_envs_and_approvers(bot):
 def test_empty_signing_secret_is_refused(tmp_path, session_target, standin):
     import pytest
 
-    from bot.slack.app import create_app
     from bot.core.errors import ConfigError
+    from bot.slack.app import create_app
 
     with pytest.raises(ConfigError, match="SLACK_SIGNING_SECRET"):
         from dataclasses import replace

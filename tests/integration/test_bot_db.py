@@ -8,8 +8,8 @@ import sys
 import pytest
 from sqlalchemy import text
 
-from bot.infra.db.engine import current_and_head, make_engine, upgrade
 from bot.core.runs import RunStatus
+from bot.infra.db.engine import current_and_head, make_engine, upgrade
 from bot.infra.store import Store
 
 

@@ -17,8 +17,8 @@ from types import SimpleNamespace
 import pytest
 import redis
 
-from bot.infra import keys, locks
 from bot.core.runs import RunStatus
+from bot.infra import keys, locks
 from bot.infra.db.models import utcnow
 from tests.support.fixtures_bot import make_driver
 from tests.support.world import ALICE, BOB, CAROL, CHANNEL, env_block

@@ -15,10 +15,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from bot.core.runs import RunStatus
-
-from bot.infra.db.models import utcnow
 from bot.core.errors import SubprocessFailed
+from bot.core.runs import RunStatus
+from bot.infra.db.models import utcnow
 from tests.support.fixtures_bot import make_driver
 from tests.support.processes import alive, wait_until
 from tests.support.world import ALICE, BOB, CHANNEL

@@ -19,9 +19,9 @@ from typing import Callable
 
 import httpx
 
-from bot.infra.db.engine import make_engine, upgrade
 from bot.core.runs import RunStatus
 from bot.devkit.driver import action_body, command_body, sign
+from bot.infra.db.engine import make_engine, upgrade
 from bot.infra.store import Store
 from tests.support.services import free_port
 

@@ -17,8 +17,6 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
-from tests.support.leaks import assert_no_leak
-
 import bot.redaction as R
 from bot.redaction import (
     MASK_FMT,
@@ -31,6 +29,7 @@ from bot.redaction import (
     redact_exception,
     run_cli,
 )
+from tests.support.leaks import assert_no_leak
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -8,7 +8,7 @@ from workers.target.alembic import TargetAlembic
 
 
 def run(ctx) -> StepResult:
-    from bot.slack.approvals import lock_text
+    from bot.infra.locks import describe_holder
 
     rt = ctx.rt
     lines = []
@@ -20,7 +20,7 @@ def run(ctx) -> StepResult:
                 revision = f"unknown ({str(exc).splitlines()[0][:80]})"
         else:
             revision = "n/a (no backend)"
-        lock = lock_text(rt, name) or "unlocked"
+        lock = describe_holder(rt, name) or "unlocked"
         last = next((r for r in rt.store.runs(env=name, limit=5) if r.id != ctx.run.id), None)
         last_text = f"last run {last.id} `{last.text}` {last.status.value}" if last else "no runs yet"
         alias = f" ({', '.join(env.aliases)})" if env.aliases else ""

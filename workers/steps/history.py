@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bot.slack.approvals import decisions
-from bot.core.runs import RunStatus
 from bot.core.results import Outcome, StepResult
+from bot.core.runs import RunStatus
+from bot.slack.approvals import decisions
 
 LIMIT = 15
 
@@ -28,4 +28,4 @@ def run(ctx) -> StepResult:
                      f"{r.status.value}{why}{link}")
     if not lines:
         return StepResult(Outcome.OK, f"no runs on {env} yet", [], [f"/bb readyz {env}"])
-    return StepResult(Outcome.OK, f"last {len(lines[:LIMIT])} runs on {env}", lines[:LIMIT], [f"/bb envs"])
+    return StepResult(Outcome.OK, f"last {len(lines[:LIMIT])} runs on {env}", lines[:LIMIT], ["/bb envs"])

@@ -18,32 +18,29 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from bot.slack import approvals
-
-from bot.infra import locks
-from bot.core.runs import RunStatus
-from bot.infra.db.models import Run, utcnow
-from bot.core.errors import BBOpsError, LockUnavailable
-from bot.infra.metrics import RUN_SECONDS, RUNS
-from bot.redaction import redact
+from bot.core.errors import BBOpsError, LockUnavailable, PlanRefused
 from bot.core.results import Outcome, StepResult
-from bot.slack.render import step_line
+from bot.core.runs import RunStatus
+from bot.infra import locks
+from bot.infra.db.models import Run, utcnow
+from bot.infra.metrics import RUN_SECONDS, RUNS
 from bot.infra.runtime import Runtime
+from bot.redaction import redact
+from bot.slack import approvals
+from bot.slack.render import step_line
 from workers import probes
 from workers.context import StepContext
 from workers.diagnostics import MigrationState, diagnose
-from workers.jobs import RunHeartbeat, WORKER_NAME, report, safe_step, start_parent, update_parent
+from workers.jobs import (
+    WORKER_NAME,
+    RunHeartbeat,
+    report,
+    safe_step,
+    start_parent,
+    update_parent,
+)
 
 log = logging.getLogger("bbops.change")
-
-
-class PlanRefused(BBOpsError):
-    """The plan cannot be made (not ready, nothing to do); the message says why and what next."""
-
-    def __init__(self, message: str, outcome: Outcome = Outcome.FAILED, lines: list[str] | None = None,
-                 next_commands: list[str] | None = None) -> None:
-        super().__init__(message)
-        self.result = StepResult(outcome, message, lines or [], next_commands or [])
 
 
 def scripts_digest(versions_dir: Path) -> str:
@@ -330,8 +327,8 @@ def output_to_thread(ctx: StepContext, title: str, output: str) -> None:
 def run_migrate(ctx: StepContext, the_plan: dict, *, early_snapshot=None) -> StepResult:
     """Release hook (deploy), snapshot, upgrade, current == head, readyz, smoke (deploy).
     ``early_snapshot``: a future of the snapshot already being taken (see ``execute``)."""
-    from workers.target import hooks
     from workers.steps import smoke
+    from workers.target import hooks
 
     env, lines = ctx.env, []
     deploy = ctx.run.verb == "deploy"

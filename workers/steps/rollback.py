@@ -34,16 +34,22 @@ import re
 import time
 from pathlib import Path
 
-from bot.core.runs import RunStatus
-from bot.core.errors import BBOpsError
-from bot.analysis import AnalysisError, RevisionAnalysis, Verdict, analyze_dir, steps_between
+from bot.analysis import (
+    AnalysisError,
+    RevisionAnalysis,
+    Verdict,
+    analyze_dir,
+    steps_between,
+)
+from bot.core.errors import BBOpsError, PlanRefused
 from bot.core.results import Outcome, StepResult
+from bot.core.runs import RunStatus
 from bot.slack.render import step_line
-from workers.target import hooks, snapshots
 from workers import probes
-from workers.steps.migrate import PlanRefused, output_to_thread, progress, scripts_digest
 from workers.context import StepContext
 from workers.diagnostics import MigrationState, diagnose
+from workers.steps.migrate import output_to_thread, progress, scripts_digest
+from workers.target import hooks, snapshots
 
 log = logging.getLogger("bbops.rollback")
 

@@ -5,7 +5,6 @@ import os
 import time
 
 from bot.core.results import Outcome, StepResult
-
 from bot.slack.render import step_line
 from workers import probes
 

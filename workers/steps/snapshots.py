@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot.infra.db.models import utcnow
 from bot.core.results import Outcome, StepResult
+from bot.infra.db.models import utcnow
 
 
 def _age(delta) -> str:

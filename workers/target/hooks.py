@@ -13,7 +13,6 @@ from bot.core.config import Environment
 from bot.core.errors import ConfigError
 from workers.target.alembic import run_target
 
-
 PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 
 

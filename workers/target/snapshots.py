@@ -51,23 +51,13 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from bot.core.config import Environment
-from bot.core.errors import BBOpsError, ConfigError, SubprocessFailed
+from bot.core.errors import ConfigError, RestoreFailed, SubprocessFailed
 from bot.redaction import redact
 from workers.target.alembic import target_environ
 
 PG_NAME_MAX = 63              # PostgreSQL identifiers: at most 63 bytes
 SWAP_ATTEMPTS = 20            # terminate + rename, while the app keeps reconnecting
 MAINTENANCE_DBS = ("postgres", "template1")
-
-
-class RestoreFailed(BBOpsError):
-    """A restore step failed. ``original_intact``: the live database is the one from before the
-    restore, under its own name; ``detail``: the lower-level error, redacted."""
-
-    def __init__(self, message: str, *, original_intact: bool, detail: str = "") -> None:
-        super().__init__(message)
-        self.original_intact = original_intact
-        self.detail = detail
 
 
 @dataclass(frozen=True)
