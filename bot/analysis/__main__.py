@@ -2,6 +2,6 @@
 
 import sys
 
-from bot.analysis import main
+from bot.analysis.cli import main
 
 sys.exit(main())

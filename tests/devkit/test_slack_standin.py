@@ -383,14 +383,14 @@ def test_remote_standin_reads_another_process_view(slack, client):
 
 def _fresh_process(monkeypatch):
     """Make this process's ts/id counters look like a new process's (they are module globals)."""
-    from bot.devkit import standin as slack_standin
+    from bot.devkit.standin import ids as slack_standin
 
     monkeypatch.setattr(slack_standin, "_last_ts_us", 0)
     monkeypatch.setattr(slack_standin, "_last_id", 0)
 
 
 def test_state_file_carries_the_channel_to_the_next_standin(tmp_path, monkeypatch):
-    from bot.devkit import standin as slack_standin
+    from bot.devkit.standin import ids as slack_standin
 
     state = tmp_path / "slack.json"
     # the first run's clock was an hour ahead: the next run must still issue greater ts

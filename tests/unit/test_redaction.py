@@ -23,6 +23,7 @@ from bot.redaction import (
     WITHHELD_MESSAGE,
     RedactingFilter,
     Redactor,
+    engine,
     install_logging_filter,
     is_secret_key,
     is_trivial_secret,
@@ -458,21 +459,21 @@ def test_non_str_input_never_raises():
 def test_line_that_still_matches_is_withheld(monkeypatch):
     s = "f41l-cl0sed-s3cret"
     r = Redactor({"K": s})
-    monkeypatch.setattr(R._Engine, "find", lambda self, text: [])       # masking "forgot" everything
+    monkeypatch.setattr(engine.Engine, "find", lambda self, text: [])  # masking "forgot" everything
     out = r.redact(f"first ok\nleak {s}\nleak {base64.b64encode(s.encode()).decode()}\nlast ok\n")
     assert out == "first ok\n[2 lines withheld: could not be verified]\nlast ok\n"
 
 
 def test_line_that_errors_is_withheld_others_kept(monkeypatch):
     r = Redactor({"K": "err0r-line-s3cret"})
-    real = R._Engine.process
+    real = engine.Engine.process
 
     def flaky(self, lines):
         if any("BOOM" in line for line in lines):
             raise RuntimeError("injected")
         return real(self, lines)
 
-    monkeypatch.setattr(R._Engine, "process", flaky)
+    monkeypatch.setattr(engine.Engine, "process", flaky)
     out = r.redact("token=abc123 BOOM\nclean line\ntoken=xyz789\n")
     assert out == "[1 line withheld: could not be verified]\nclean line\ntoken=[REDACTED:token]\n"
 
@@ -483,7 +484,7 @@ def test_exception_inside_redact_withholds_whole_message(monkeypatch):
     def boom(self, text):
         raise RuntimeError("injected")
 
-    monkeypatch.setattr(R._Engine, "suspicious", boom)
+    monkeypatch.setattr(engine.Engine, "suspicious", boom)
     assert r.redact("anything wh0le-msg-s3cret") == WITHHELD_MESSAGE
     assert r.redact_obj({"a": ["x"]}) == {WITHHELD_MESSAGE: [WITHHELD_MESSAGE]}
     assert list(r.redact_lines(["a\n", "b"])) == ["[1 line withheld: could not be verified]\n",
@@ -491,7 +492,7 @@ def test_exception_inside_redact_withholds_whole_message(monkeypatch):
 
 
 def test_masking_bug_leaving_jwt_is_withheld(monkeypatch):
-    monkeypatch.setattr(R, "_apply", lambda s, spans: s)                # masks nothing
+    monkeypatch.setattr(engine, "_apply", lambda s, spans: s)  # masks nothing
     out = Redactor().redact(f"ok\nt={JWT}\n")
     assert out == "ok\n[1 line withheld: could not be verified]\n"
 
