@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 BBOPS  := $(VENV)/bin/bb-ops
 
-.PHONY: install demo test bench system-deps clean
+.PHONY: install demo test test-fast bench system-deps clean
 
 install: $(VENV)/.installed
 
@@ -21,8 +21,15 @@ system-deps:
 demo: install
 	$(BBOPS) demo
 
+# Every suite (unit, integration, e2e, chaos, devkit) on real services, spread over
+# $(TEST_WORKERS) pytest-xdist workers: each starts its own redis-server and scratch databases.
+TEST_WORKERS ?= 4
 test: install system-deps
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+
+# The pure unit tests: no services, well under 30 s.
+test-fast: install
+	$(PY) -m pytest -q tests/unit
 
 bench: install system-deps
 	$(PY) bench/run_all.py

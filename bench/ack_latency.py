@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 from common import (
@@ -30,8 +31,9 @@ from common import (
 
 BARE_SERVER = """
 import sys, uvicorn
+sys.path.insert(0, sys.argv[4])  # bench/, for common.py
+from common import bare_app
 from slack_sdk import WebClient
-from bot.slack.app import bare_app
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
@@ -90,7 +92,8 @@ def main() -> int:
 
     port = free_port()
     bare_slack = SlackStandIn().start()
-    bare = subprocess.Popen([sys.executable, "-c", BARE_SERVER, str(port), SECRET, bare_slack.base_url],
+    bare = subprocess.Popen([sys.executable, "-c", BARE_SERVER, str(port), SECRET, bare_slack.base_url,
+                             str(Path(__file__).resolve().parent)],
                             env={**os.environ}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_http(f"http://127.0.0.1:{port}/healthz")

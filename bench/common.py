@@ -103,6 +103,19 @@ def signed_command(text: str, channel: str = CHANNEL, user: str = "U0ALICE", tri
     return body, {"content-type": "application/x-www-form-urlencoded", **sign(secret, body)}
 
 
+def bare_app(signing_secret: str, client):
+    """A Bolt app that only acks: the baseline of ack_latency.py (the same server stack as bb-ops)."""
+    from slack_bolt import App
+
+    app = App(client=client, signing_secret=signing_secret, token_verification_enabled=False)
+
+    @app.command("/bb")
+    def on_command(ack):
+        ack(text="ok")
+
+    return app
+
+
 def unique_trigger(i: int) -> str:
     return f"bench.{os.getpid()}.{i}.{time.time_ns()}"
 

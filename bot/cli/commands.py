@@ -130,14 +130,23 @@ def cmd_serve(args) -> int:
 
 def cmd_socket(args) -> int:
     from bot.serve.http import socket_mode
+    from workers.jobs import execute_run
 
-    return socket_mode(_settings())
+    return socket_mode(_settings(), job=execute_run)
+
+
+def _load_jobs() -> None:
+    """The job function and every step module, imported before RQ forks its work horses."""
+    import workers.jobs  # noqa: F401
+    from workers import steps
+
+    steps.preload()
 
 
 def cmd_worker(args) -> int:
     from bot.serve.worker import run_worker
 
-    return run_worker(_settings(), burst=args.burst, name=args.name)
+    return run_worker(_settings(), burst=args.burst, name=args.name, preload=_load_jobs)
 
 
 def cmd_shell(args) -> int:

@@ -9,19 +9,21 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from bot.core.errors import ConfigError
-from bot.core.grammar import TARGET_MUTATING_VERBS
+from bot.core.verbs import MUTATING, VERBS
 
 SLACK_USER_ID = r"^[UW][A-Z0-9]{2,}$"
 SLACK_CHANNEL_ID = r"^[CGD][A-Z0-9]{2,}$"
@@ -29,7 +31,13 @@ ENV_NAME = r"^[a-z][a-z0-9_-]{0,31}$"
 ENV_VAR_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 SHELLS = {"sh", "bash", "zsh", "dash", "ksh", "fish", "cmd", "cmd.exe", "powershell", "pwsh"}
 
-MutatingVerb = Literal["migrate", "deploy", "rollback", "restore"]
+
+def _mutating_verb(value: Any) -> Any:
+    """A verb of ``approval.required_for``: one that changes the target (bot/core/verbs.py)."""
+    if isinstance(value, str) and value in MUTATING:
+        return value
+    expected = ", ".join(f"'{v}'" for v in MUTATING[:-1]) + f" or '{MUTATING[-1]}'"
+    raise PydanticCustomError("mutating_verb", "Input should be {expected}", {"expected": expected})
 
 
 class _Strict(BaseModel):
@@ -56,7 +64,8 @@ class Smoke(_Strict):
 
 
 class Approval(_Strict):
-    required_for: list[MutatingVerb] = Field(default_factory=lambda: list(TARGET_MUTATING_VERBS))
+    required_for: list[Annotated[str, BeforeValidator(_mutating_verb)]] = Field(
+        default_factory=lambda: [v.name for v in VERBS.values() if v.default_approval])
     approvers: list[Annotated[str, Field(pattern=SLACK_USER_ID)]] = Field(default_factory=list)
     allow_self_approval: bool = False
     expires_after_minutes: Annotated[float, Field(gt=0, le=24 * 60)] = 30.0
@@ -165,7 +174,7 @@ class BotConfig(_Strict):
         problems = []
         for name, env in self.environments.items():
             path = f"environments.{name}"
-            mutating_unapproved = [v for v in TARGET_MUTATING_VERBS if v not in env.approval.required_for]
+            mutating_unapproved = [v for v in MUTATING if v not in env.approval.required_for]
             if _is_production(name, env) and mutating_unapproved:
                 problems.append(f"{path}.approval.required_for: production must require approval for "
                                 f"{', '.join(mutating_unapproved)}")

@@ -11,6 +11,7 @@
     ├── LockHeld                    another run holds the environment lock (a refusal, not a crash)
     ├── LockUnavailable             the lock could not be taken or checked (Redis down): nothing ran
     ├── QueueUnavailable            Redis could not take the job (the run stays in the outbox)
+    ├── InvalidTransition           a run state change the transitions table does not allow (a bug)
     ├── PlanRefused                 a plan cannot be made (nothing to do, not ready); carries the result to show
     ├── RestoreFailed               a restore step failed; says whether the original database is intact
     ├── PostFailed                  Slack did not take a message (after the client's retries)
@@ -77,6 +78,10 @@ class LockUnavailable(BBOpsError):
 
 class QueueUnavailable(BBOpsError):
     """Redis could not take the job; the run stays queued in the bot database."""
+
+
+class InvalidTransition(BBOpsError):
+    """A run was asked to move between states that ``bot.core.runs.TRANSITIONS`` does not allow."""
 
 
 class PlanRefused(BBOpsError):

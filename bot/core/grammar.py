@@ -13,54 +13,8 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Mapping
 
-MAX_TEXT_CHARS = 500
-
-READ_ONLY_VERBS = ("help", "envs", "healthz", "readyz", "precheck", "smoke", "migrations",
-                   "snapshots", "history", "status")
-MUTATING_VERBS = ("migrate", "deploy", "rollback", "restore", "cancel")
-#: verbs whose runs change the target environment (and so may need approval and take the lock)
-TARGET_MUTATING_VERBS = ("migrate", "deploy", "rollback", "restore")
-VERBS = READ_ONLY_VERBS + MUTATING_VERBS
-
-USAGE = {
-    "help": "/bb help",
-    "envs": "/bb envs",
-    "healthz": "/bb healthz <env>",
-    "readyz": "/bb readyz <env>",
-    "precheck": "/bb precheck <env>",
-    "smoke": "/bb smoke <env>",
-    "migrations": "/bb migrations <env>",
-    "migrate": "/bb migrate <env>",
-    "deploy": "/bb deploy <env> <version>",
-    "rollback": "/bb rollback <env> [-1|<revision>] [--accept-data-loss]",
-    "restore": "/bb restore <env> <snapshot>",
-    "snapshots": "/bb snapshots <env>",
-    "history": "/bb history <env>",
-    "status": "/bb status <run-id>",
-    "cancel": "/bb cancel <run-id>",
-}
-
-DESCRIPTIONS = {
-    "help": "verbs, environments, who may approve where",
-    "envs": "environments with their current revision, lock holder, last run",
-    "healthz": "GET /api/healthz",
-    "readyz": "GET /api/readyz: ready or not, and why",
-    "precheck": "required config present and safe, healthz, readyz, migration diagnostics",
-    "smoke": "the 5-minute smoke test: healthz, readyz, login, /me",
-    "migrations": "current vs heads, pending revisions and their reversibility",
-    "migrate": "snapshot, then alembic upgrade head (needs approval)",
-    "deploy": "release hook, migrate, smoke (needs approval)",
-    "rollback": "app release first, then downgrade or restore (needs approval)",
-    "restore": "restore a verified snapshot (needs approval)",
-    "snapshots": "snapshots with revision, size, age, verified",
-    "history": "the last runs: who asked, who approved, outcome",
-    "status": "one run's state",
-    "cancel": "cancel a queued or waiting run",
-}
-
-ENV_VERBS = ("healthz", "readyz", "precheck", "smoke", "migrations", "migrate", "deploy",
-             "rollback", "restore", "snapshots", "history")
-RUN_ID_VERBS = ("status", "cancel")
+from bot.core import verbs
+from bot.core.defaults import MAX_COMMAND_CHARS
 
 VERSION_RE = re.compile(r"^(?:v?\d{1,6}\.\d{1,6}\.\d{1,6}(?:-[0-9A-Za-z.]{1,40})?|[0-9a-f]{7,40})$")
 REVISION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_]{0,63}$")
@@ -85,7 +39,7 @@ class Request:
 
     @property
     def mutating(self) -> bool:
-        return self.verb in TARGET_MUTATING_VERBS
+        return verbs.verb(self.verb).mutates
 
 
 @dataclass(frozen=True)
@@ -114,9 +68,9 @@ def parse(text: str, environments: Mapping[str, str]) -> Request | GrammarError:
 
     ``environments`` maps every accepted name and alias to the canonical environment name.
     """
-    if len(text) > MAX_TEXT_CHARS:
+    if len(text) > MAX_COMMAND_CHARS:
         return GrammarError(f"That command is {len(text)} characters long; commands are at most "
-                            f"{MAX_TEXT_CHARS}. Nothing was started.", ("/bb help",))
+                            f"{MAX_COMMAND_CHARS}. Nothing was started.", ("/bb help",))
     bad = _bad_characters(text)
     if bad:
         return GrammarError(f"That command contains {bad}; type it again with plain text. "
@@ -125,9 +79,11 @@ def parse(text: str, environments: Mapping[str, str]) -> Request | GrammarError:
     if not words:
         return Request("help")
     verb, rest = words[0].lower(), words[1:]
-    if verb not in VERBS:
+    spec = verbs.VERBS.get(verb)
+    if spec is None:
         shown = verb if TOKEN_RE.match(verb) else "that"
-        return GrammarError(f"`{shown}` is not a bb-ops verb.", VERBS)
+        return GrammarError(f"`{shown}` is not a bb-ops verb.", tuple(verbs.VERBS))
+    usage = spec.usage
     flags = [w for w in rest if w.startswith("--")]
     rest = [w for w in rest if not w.startswith("--")]
     accept_data_loss = False
@@ -136,20 +92,20 @@ def parse(text: str, environments: Mapping[str, str]) -> Request | GrammarError:
             accept_data_loss = True
         else:
             shown = flag if TOKEN_RE.match(flag) else "that option"
-            return GrammarError(f"`{shown}` is not an option of `{verb}`.", (USAGE[verb],))
+            return GrammarError(f"`{shown}` is not an option of `{verb}`.", (usage,))
 
-    if verb in ("help", "envs"):
-        if rest:
-            return GrammarError(f"`{verb}` takes no arguments.", (USAGE[verb],))
-        return Request(verb)
-
-    if verb in RUN_ID_VERBS:
+    if spec.takes_run_id:
         if len(rest) != 1:
-            return GrammarError(f"`{verb}` takes one run id.", (USAGE[verb],))
+            return GrammarError(f"`{verb}` takes one run id.", (usage,))
         m = RUN_ID_RE.match(rest[0])
         if not m:
-            return GrammarError("A run id is a number, like `42`.", (USAGE[verb],))
+            return GrammarError("A run id is a number, like `42`.", (usage,))
         return Request(verb, run_id=int(m.group(1)))
+
+    if not spec.needs_env:
+        if rest:
+            return GrammarError(f"`{verb}` takes no arguments.", (usage,))
+        return Request(verb)
 
     if not rest:
         return GrammarError(f"`{verb}` needs an environment.",
@@ -163,29 +119,29 @@ def parse(text: str, environments: Mapping[str, str]) -> Request | GrammarError:
 
     if verb == "deploy":
         if len(args) != 1:
-            return GrammarError("`deploy` needs exactly one version.", (USAGE[verb],))
+            return GrammarError("`deploy` needs exactly one version.", (usage,))
         if not VERSION_RE.match(args[0]):
             return GrammarError("A version is a release like `1.4.2` / `v1.4.2-rc.1` or a git "
-                                "commit id (7-40 hex digits).", (USAGE[verb],))
+                                "commit id (7-40 hex digits).", (usage,))
         return Request(verb, env, version=args[0])
     if verb == "rollback":
         if len(args) > 1:
-            return GrammarError("`rollback` takes at most one target.", (USAGE[verb],))
+            return GrammarError("`rollback` takes at most one target.", (usage,))
         target = args[0] if args else "-1"
         if not (STEPS_BACK_RE.match(target) or REVISION_RE.match(target)):
             return GrammarError("A rollback target is `-1` (up to `-9`) or an Alembic revision id.",
-                                (USAGE[verb],))
+                                (usage,))
         return Request(verb, env, target=target, accept_data_loss=accept_data_loss)
     if verb == "restore":
         if len(args) != 1:
             return GrammarError("`restore` needs a snapshot name (see `/bb snapshots <env>`).",
-                                (USAGE[verb], f"/bb snapshots {env}"))
+                                (usage, f"/bb snapshots {env}"))
         if not SNAPSHOT_RE.match(args[0]) or ".." in args[0]:
             return GrammarError("A snapshot name has letters, digits, `_`, `.` and `-` only.",
                                 (f"/bb snapshots {env}",))
         return Request(verb, env, snapshot=args[0])
     if args:
-        return GrammarError(f"`{verb}` takes only an environment.", (USAGE[verb],))
+        return GrammarError(f"`{verb}` takes only an environment.", (usage,))
     return Request(verb, env)
 
 

@@ -20,13 +20,15 @@ from pathlib import Path
 from slack_bolt import BoltRequest
 from slack_sdk.signature import SignatureVerifier
 
+from bot.core import defaults
 from bot.core.config import BotConfig
 from bot.core.errors import BBOpsError, ConfigError
 from bot.core.runs import RunStatus
-from bot.core.settings import SLACK_DEFAULT_API_URL, Settings
+from bot.core.settings import Settings
 from bot.infra.db.engine import upgrade
 from bot.infra.runtime import Runtime, build_runtime, set_current
 from bot.slack.app import create_app
+from workers.jobs import execute_run
 
 LOCAL_TOKEN = "xoxb-0000000000-local-standin"
 STATE_FILE = Path("var/slack-standin.json")
@@ -75,14 +77,14 @@ class Driver:
 
         self._owned = None
         if standin is None:
-            if settings.slack_api_url != SLACK_DEFAULT_API_URL:
+            if settings.slack_api_url != defaults.SLACK_API_URL:
                 standin = RemoteSlackStandIn(settings.slack_api_url)
             else:
                 if state_file is not None:
                     state_file.parent.mkdir(parents=True, exist_ok=True)
                 standin = self._owned = SlackStandIn(state_file=state_file).start()
         self.standin = standin
-        if settings.redis_url and not in_process and settings.slack_api_url == SLACK_DEFAULT_API_URL:
+        if settings.redis_url and not in_process and settings.slack_api_url == defaults.SLACK_API_URL:
             raise ConfigError("with REDIS_URL set, the worker posts to SLACK_API_URL: start a shared stand-in "
                               "(`python -m bot.devkit.standin --port 3001`) and set SLACK_API_URL for both, "
                               "or unset REDIS_URL to run jobs in-process")
@@ -91,7 +93,7 @@ class Driver:
                            slack_signing_secret=settings.slack_signing_secret or secrets.token_hex(16))
         if migrate_db:
             upgrade(settings.database_url)
-        self.rt: Runtime = build_runtime(settings, config=config, in_process=in_process)
+        self.rt: Runtime = build_runtime(settings, config=config, in_process=in_process, job=execute_run)
         set_current(self.rt)
         self.app = create_app(self.rt, process_before_response=True)
         self.secret = settings.slack_signing_secret

@@ -14,10 +14,8 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from bot.core.defaults import LEASE_HEARTBEAT_S, LEASE_TTL_S
 from bot.infra import keys
-
-LEASE_TTL_S = 45          # a dead worker's lock is gone within this (< 60 s)
-HEARTBEAT_S = 10
 
 _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end
@@ -95,7 +93,7 @@ class Lease:
 
     def start_heartbeat(self, on_beat=None) -> None:
         def beat():
-            while not self._stop.wait(HEARTBEAT_S):
+            while not self._stop.wait(LEASE_HEARTBEAT_S):
                 try:
                     self.renew()
                     if on_beat:

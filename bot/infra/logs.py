@@ -15,6 +15,7 @@ import os
 import sys
 import time
 
+from bot.core.defaults import LOG_LEVEL
 from bot.redaction import install_logging_filter, redact
 
 FIELDS = ("run_id", "env", "verb", "job_id", "phase", "worker")
@@ -29,10 +30,6 @@ def bind(**fields) -> None:
             _bound.pop(key, None)
         else:
             _bound[key] = value
-
-
-def unbind() -> None:
-    _bound.clear()
 
 
 class JsonFormatter(logging.Formatter):
@@ -58,7 +55,7 @@ class JsonFormatter(logging.Formatter):
 
 
 def setup_logging(level: str | None = None) -> None:
-    level = (level or os.environ.get("BBOPS_LOG_LEVEL") or "INFO").upper()
+    level = (level or os.environ.get("BBOPS_LOG_LEVEL") or LOG_LEVEL).upper()
     root = logging.getLogger()
     if not any(getattr(h, "_bbops", False) for h in root.handlers):
         handler = logging.StreamHandler(sys.stderr)

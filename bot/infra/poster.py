@@ -3,7 +3,7 @@
 Slack faults (:class:`SlackRetry`, one retry handler for every call of the client): 429 waits
 exactly the ``Retry-After`` Slack gave (plus at most 0.25 s of jitter); 5xx answers (500, 502,
 503, 504), refused or reset connections and timeouts are retried with exponential backoff
-(0.25 s doubling, at most 8 s apart), up to ``MAX_RETRIES`` retries per call. Calls are
+(0.25 s doubling, at most 8 s apart), up to ``SLACK_MAX_RETRIES`` retries per call. Calls are
 synchronous, so a run's messages reach Slack in the order the run says them, retried or not.
 Each retry is logged and counted (``bbops_slack_retries_total{reason}``). A post that still
 fails is logged (redacted) and raised as ``PostFailed`` to the caller, never silently dropped.
@@ -24,17 +24,21 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.handler import RetryHandler
 
+from bot.core.defaults import (
+    MESSAGE_MAX_CHARS,
+    SECTION_MAX_CHARS,
+    SLACK_BACKOFF_BASE_S,
+    SLACK_BACKOFF_MAX_S,
+    SLACK_MAX_RETRIES,
+    SLACK_RETRY_AFTER_MAX_S,
+    SLACK_TIMEOUT_S,
+)
 from bot.core.errors import PostFailed
 from bot.infra.metrics import count_shared
 from bot.redaction import redact, redact_obj
-from bot.slack.render import MESSAGE_TEXT_LIMIT, SECTION_LIMIT
 
 log = logging.getLogger("bbops.slack")
 
-MAX_RETRIES = 8
-BACKOFF_BASE_S = 0.25
-BACKOFF_MAX_S = 8.0
-RETRY_AFTER_MAX_S = 300.0     # a Retry-After beyond this is Slack telling us to stop, not to wait
 SERVER_ERRORS = (500, 502, 503, 504)
 _CONNECTION_ERRORS = (ConnectionError, http.client.RemoteDisconnected, http.client.IncompleteRead,
                       TimeoutError, socket.timeout)
@@ -43,8 +47,9 @@ _CONNECTION_ERRORS = (ConnectionError, http.client.RemoteDisconnected, http.clie
 class SlackRetry(RetryHandler):
     """Retry 429 (after Retry-After), 5xx and connection errors (with backoff); log and count each."""
 
-    def __init__(self, max_retry_count: int = MAX_RETRIES, *, backoff_base_s: float = BACKOFF_BASE_S,
-                 backoff_max_s: float = BACKOFF_MAX_S, sleep=time.sleep) -> None:
+    def __init__(self, max_retry_count: int = SLACK_MAX_RETRIES, *,
+                 backoff_base_s: float = SLACK_BACKOFF_BASE_S, backoff_max_s: float = SLACK_BACKOFF_MAX_S,
+                 sleep=time.sleep) -> None:
         super().__init__(max_retry_count=max_retry_count)
         self.backoff_base_s, self.backoff_max_s, self._sleep = backoff_base_s, backoff_max_s, sleep
 
@@ -77,7 +82,7 @@ class SlackRetry(RetryHandler):
                 wait = float(retry_after) if retry_after is not None else 1.0
             except ValueError:
                 wait = 1.0
-            return min(max(wait, 0.0), RETRY_AFTER_MAX_S) + random.uniform(0, 0.25)
+            return min(max(wait, 0.0), SLACK_RETRY_AFTER_MAX_S) + random.uniform(0, 0.25)
         backoff = min(self.backoff_max_s, self.backoff_base_s * (2 ** state.current_attempt))
         return backoff * random.uniform(0.8, 1.2)
 
@@ -94,7 +99,8 @@ class SlackRetry(RetryHandler):
         state.increment_current_attempt()
 
 
-def make_client(token: str, base_url: str, *, retries: int = MAX_RETRIES, timeout_s: int = 15) -> WebClient:
+def make_client(token: str, base_url: str, *, retries: int = SLACK_MAX_RETRIES,
+                timeout_s: int = SLACK_TIMEOUT_S) -> WebClient:
     return WebClient(token=token, base_url=base_url, timeout=timeout_s,
                      retry_handlers=[SlackRetry(max_retry_count=retries)])
 
@@ -118,11 +124,11 @@ class SlackPoster:
 
     @staticmethod
     def _fits(text: str, blocks: list | None) -> bool:
-        if len(text) > MESSAGE_TEXT_LIMIT:
+        if len(text) > MESSAGE_MAX_CHARS:
             return False
         for block in blocks or []:
             t = block.get("text", {}).get("text", "") if isinstance(block.get("text"), dict) else ""
-            if len(t) > SECTION_LIMIT:
+            if len(t) > SECTION_MAX_CHARS:
                 return False
         return True
 
@@ -133,7 +139,7 @@ class SlackPoster:
         overflow = None
         if not self._fits(text, blocks):
             overflow = text
-            text = text[:MESSAGE_TEXT_LIMIT - 80].rsplit("\n", 1)[0] + "\n… (full text in the attached file)"
+            text = text[:MESSAGE_MAX_CHARS - 80].rsplit("\n", 1)[0] + "\n… (full text in the attached file)"
             blocks = None
         params = {"channel": channel, "text": text}
         if blocks:
@@ -150,14 +156,14 @@ class SlackPoster:
 
     def update(self, channel: str, ts: str, text: str, blocks: list | None = None) -> None:
         if not self._fits(text, blocks):
-            text, blocks = text[:MESSAGE_TEXT_LIMIT - 40] + " …", None
+            text, blocks = text[:MESSAGE_MAX_CHARS - 40] + " …", None
         params = {"channel": channel, "ts": ts, "text": text}
         if blocks is not None:
             params["blocks"] = blocks
         self._call("chat_update", **params)
 
     def ephemeral(self, channel: str, user: str, text: str, blocks: list | None = None) -> None:
-        params = {"channel": channel, "user": user, "text": text[:MESSAGE_TEXT_LIMIT]}
+        params = {"channel": channel, "user": user, "text": text[:MESSAGE_MAX_CHARS]}
         if blocks:
             params["blocks"] = blocks
         self._call("chat_postEphemeral", **params)

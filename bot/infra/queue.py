@@ -11,21 +11,19 @@ import logging
 import threading
 from typing import Callable, Protocol
 
+from bot.core.defaults import FAST_TIMEOUT_S
 from bot.core.errors import QueueUnavailable
 from bot.infra import keys
 
 log = logging.getLogger("bbops.queue")
 
+#: what an RQ worker runs, by name (the entry points hand the function itself to an in-process queue)
 JOB_FUNCTION = "workers.jobs.execute_run"
 
 
 class Enqueuer(Protocol):
     def enqueue(self, run_id: int, *, mutating: bool, timeout_s: float, phase: str = "run",
                 attempt: int = 0) -> None: ...
-
-
-#: the ack path waits at most this long for Redis; a hung Redis must not cost Slack's 3 s window
-FAST_TIMEOUT_S = 1.0
 
 
 def fast_client(redis, timeout_s: float = FAST_TIMEOUT_S):
@@ -72,14 +70,6 @@ class RQEnqueuer:
             queue.enqueue(JOB_FUNCTION, run_id, phase, job_id=keys.job_id(run_id, phase, attempt),
                           job_timeout=int(timeout_s) + 30, result_ttl=3600, failure_ttl=7 * 86400,
                           description=f"bb-ops run {run_id} ({phase})")
-
-    def job_known(self, run_id: int, phase: str, attempt: int) -> bool:
-        """Whether Redis still has this run's job (waiting, running or finished).
-        Raises QueueUnavailable when Redis cannot say."""
-        from rq.job import Job
-
-        with redis_unavailable_is_queue_unavailable():
-            return Job.exists(keys.job_id(run_id, phase, attempt), connection=self.fast)
 
     def job_state(self, run_id: int, phase: str, attempt: int) -> str | None:
         """RQ's status of this run's job ("queued", "started", "finished", "failed", …), or None when
@@ -132,9 +122,16 @@ class InProcessEnqueuer:
     in this process, after the Slack request has been answered (``drain``)."""
 
     def __init__(self, runner: Callable[[int, str], object] | None = None) -> None:
+        """``runner``: the job function (``workers.jobs.execute_run``), handed over by the entry point
+        that builds the runtime; without one, jobs are only collected (nobody runs them here)."""
         self._pending: list[tuple[int, str]] = []
         self._lock = threading.Lock()
         self._runner = runner
+
+    def _run(self, run_id: int, phase: str) -> None:
+        if self._runner is None:
+            raise RuntimeError("this in-process queue was built without a job function; nothing can run its jobs")
+        self._runner(run_id, phase)
 
     def enqueue(self, run_id: int, *, mutating: bool, timeout_s: float, phase: str = "run",
                 attempt: int = 0) -> None:
@@ -143,31 +140,23 @@ class InProcessEnqueuer:
 
     def drain(self) -> int:
         """Run every pending job, including jobs those jobs enqueue; returns how many ran."""
-        if self._runner is None:
-            from workers.jobs import execute_run
-
-            self._runner = execute_run
         ran = 0
         while True:
             with self._lock:
                 if not self._pending:
                     return ran
                 run_id, phase = self._pending.pop(0)
-            self._runner(run_id, phase)
+            self._run(run_id, phase)
             ran += 1
 
     # -- `bb-ops socket` without REDIS_URL (bot.serve.http.socket_mode; docs/DECISIONS.md "Socket Mode") --
     def run_next(self) -> bool:
         """Run the oldest pending job, if any; returns whether one ran."""
-        if self._runner is None:
-            from workers.jobs import execute_run
-
-            self._runner = execute_run
         with self._lock:
             if not self._pending:
                 return False
             run_id, phase = self._pending.pop(0)
-        self._runner(run_id, phase)
+        self._run(run_id, phase)
         return True
 
     def wake(self) -> None:

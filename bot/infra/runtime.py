@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Callable
 
 from bot.core.config import BotConfig, load_config
 from bot.core.settings import Settings
@@ -34,7 +35,6 @@ class Runtime:
     poster: SlackPoster
     enqueuer: Enqueuer
     redis: object | None = None
-    extra: dict = field(default_factory=dict)
 
     @property
     def client(self):
@@ -68,7 +68,10 @@ def connect_redis(url: str):
 
 
 def build_runtime(settings: Settings, *, config: BotConfig | None = None, client=None,
-                  enqueuer: Enqueuer | None = None, in_process: bool | None = None) -> Runtime:
+                  enqueuer: Enqueuer | None = None, in_process: bool | None = None,
+                  job: Callable[[int, str], object] | None = None) -> Runtime:
+    """``job``: the job function an in-process queue runs (``workers.jobs.execute_run``, handed over
+    by the entry points; ``bot`` does not import ``workers``)."""
     install_logging_filter()
     config = config or load_config(settings.config_path)
     register_known_secrets(settings, config)
@@ -81,7 +84,7 @@ def build_runtime(settings: Settings, *, config: BotConfig | None = None, client
             redis = connect_redis(settings.redis_url)
             enqueuer = RQEnqueuer(redis)
         else:
-            enqueuer = InProcessEnqueuer()
+            enqueuer = InProcessEnqueuer(job)
     elif isinstance(enqueuer, RQEnqueuer):
         redis = enqueuer.redis
     return Runtime(settings=settings, config=config, store=store, poster=SlackPoster(client),

@@ -1,14 +1,15 @@
 """Runs and audit events in the bot database: the single source of truth about runs.
 
 Every state change is a compare-and-set (``UPDATE ... WHERE status IN (...)``) so two processes
-(a click and a worker, two workers, a janitor) can never both move a run. Each change that matters
+(a click and a worker, two workers, a janitor) can never both move a run, and only along
+``bot.core.runs.TRANSITIONS`` (anything else raises ``InvalidTransition``). Each change that matters
 appends an audit event in the same transaction.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Iterable, Iterator, Sequence
 
 from sqlalchemy import select, update
@@ -16,7 +17,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.core.runs import ACTIVE, RunStatus
+from bot.core.errors import InvalidTransition
+from bot.core.runs import RunStatus, check_moves
 from bot.infra import audit
 from bot.infra.db.models import AuditEvent, AuditHead, Run, Snapshot, utcnow
 from bot.redaction import redact_obj
@@ -133,7 +135,13 @@ class Store:
     def transition(self, run_id: int, allowed_from: Iterable[RunStatus], to: RunStatus, *,
                    event: str | None = None, actor: str = SYSTEM, detail: dict | None = None,
                    **fields) -> RunView | None:
-        """Move a run to ``to`` if it is in one of ``allowed_from``; returns the new run or None."""
+        """Move a run to ``to`` if it is in one of ``allowed_from``; returns the new run or None.
+
+        Raises InvalidTransition when a move from one of ``allowed_from`` to ``to`` is not in
+        ``bot.core.runs.TRANSITIONS``: the caller asked for something a run never does."""
+        allowed_from = list(allowed_from)
+        check_moves(allowed_from, to)
+        _no_status(fields)
         allowed = [st.value for st in allowed_from]
         values = {"status": to.value, "updated_at": utcnow(), **fields}
         with self.session() as s, s.begin():
@@ -147,9 +155,19 @@ class Store:
 
     def update_run(self, run_id: int, **fields) -> RunView:
         """Set bookkeeping fields (message ts, heartbeat) without a status change."""
+        _no_status(fields)
         with self.session() as s, s.begin():
             s.execute(update(Run).where(Run.id == run_id).values(updated_at=utcnow(), **fields))
             return RunView.of(s.get(Run, run_id))
+
+    def claim(self, run_id: int, *conditions, **fields) -> bool:
+        """Set bookkeeping ``fields`` only where ``conditions`` (on ``Run`` columns) hold; True if
+        this call did it. ``updated_at`` is kept: bookkeeping must not postpone the outbox."""
+        _no_status(fields)
+        with self.session() as s, s.begin():
+            res = s.execute(update(Run).where(Run.id == run_id, *conditions)
+                            .values(updated_at=Run.updated_at, **fields))
+            return res.rowcount == 1
 
     def runs(self, *, env: str | None = None, statuses: Sequence[RunStatus] | None = None,
              limit: int = 20, newest_first: bool = True) -> list[RunView]:
@@ -160,15 +178,6 @@ class Store:
             if statuses is not None:
                 q = q.where(Run.status.in_([st.value for st in statuses]))
             q = q.order_by(Run.id.desc() if newest_first else Run.id).limit(limit)
-            return [RunView.of(r) for r in s.execute(q).scalars()]
-
-    def active_runs(self, limit: int = 1000) -> list[RunView]:
-        return self.runs(statuses=list(ACTIVE), limit=limit, newest_first=False)
-
-    def stale_runs(self, status: RunStatus, older_than: timedelta) -> list[RunView]:
-        cutoff = utcnow() - older_than
-        with self.session() as s:
-            q = select(Run).where(Run.status == status.value, Run.updated_at < cutoff).order_by(Run.id)
             return [RunView.of(r) for r in s.execute(q).scalars()]
 
     # -- snapshots ------------------------------------------------------------------------
@@ -199,6 +208,11 @@ class Store:
             snap = s.execute(select(Snapshot).where(Snapshot.name == name)).scalar_one_or_none()
             if snap is not None:
                 s.delete(snap)
+
+
+def _no_status(fields: dict) -> None:
+    if "status" in fields:
+        raise InvalidTransition("a run's status changes only through Store.transition")
 
 
 def _event_dict(ev: AuditEvent, with_hashes: bool = False) -> dict:

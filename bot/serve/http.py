@@ -19,13 +19,13 @@ import re
 import threading
 from datetime import datetime, timezone
 
+from bot.core.defaults import MAX_BODY_BYTES
 from bot.core.errors import ConfigError
 from bot.core.settings import Settings
 from bot.infra.runtime import Runtime, build_runtime, set_current
 
 log = logging.getLogger("bbops.server")
 
-MAX_BODY_BYTES = 64 * 1024
 _TIMESTAMP_RE = re.compile(r"^[0-9]{1,12}$")
 _SIGNATURE_RE = re.compile(r"^v0=[0-9a-f]{64}$")
 
@@ -276,7 +276,7 @@ def serve(settings: Settings, *, host: str, port: int) -> int:
     return 0
 
 
-def socket_mode(settings: Settings) -> int:
+def socket_mode(settings: Settings, *, job=None) -> int:
     from slack_bolt.adapter.socket_mode import SocketModeHandler
     from slack_sdk.errors import SlackApiError
 
@@ -289,7 +289,7 @@ def socket_mode(settings: Settings) -> int:
                           "with connections:write")
     if not settings.slack_bot_token:
         raise ConfigError("SLACK_BOT_TOKEN is not set: the bot posts results with it")
-    rt = build_runtime(settings)
+    rt = build_runtime(settings, job=job)
     require_head(rt.store.engine, settings.database_url)
     set_current(rt)
     # Socket Mode requests are authenticated by the WebSocket connection, not signed;

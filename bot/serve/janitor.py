@@ -17,60 +17,34 @@ compare-and-set on the run). Each sweep:
 OOM killer's SIGKILL) or a job raised past the step runner, so those runs do not wait for the
 heartbeat to go stale.
 
-Timings (seconds; environment variables for tests and unusual deployments, defaults in brackets):
-``BBOPS_RUN_HEARTBEAT_S`` [10] how often a running job marks its run alive;
-``BBOPS_DEAD_AFTER_S`` [30] no heartbeat for this long = the worker is gone (at least twice the
-heartbeat); ``BBOPS_LOST_AFTER_S`` [3] a queued run's job should exist this long after the ack;
-``BBOPS_JANITOR_SWEEP_S`` [2] time between sweeps.
+Timings come from ``rt.settings`` (``janitor_sweep_s``, ``lost_after_s``, ``run_heartbeat_s``,
+``dead_after_s``: defaults in bot/core/defaults.py, ``BBOPS_*`` variables for tests and unusual
+deployments, read by ``Settings.from_env``).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from datetime import timedelta
 
-from sqlalchemy import update
-
+from bot.core.defaults import MAX_READ_ATTEMPTS, MAX_REQUEUES
 from bot.core.errors import QueueUnavailable
 from bot.core.runs import RunStatus
+from bot.core.verbs import MUTATING, job_timeout_s
 from bot.infra.db.models import Run, utcnow
 from bot.redaction import redact_exception
 
 log = logging.getLogger("bbops.janitor")
 
 
-def _seconds(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        log.warning("%s=%r is not a number of seconds; using %s", name, raw, default)
-        return default
-    return value if value > 0 else default
-
-
-SWEEP_S = _seconds("BBOPS_JANITOR_SWEEP_S", 2.0)
-LOST_AFTER_S = _seconds("BBOPS_LOST_AFTER_S", 3.0)
-RUN_HEARTBEAT_S = _seconds("BBOPS_RUN_HEARTBEAT_S", 10.0)
-DEAD_AFTER_S = max(_seconds("BBOPS_DEAD_AFTER_S", 30.0), 2 * RUN_HEARTBEAT_S)
-MAX_READ_ATTEMPTS = 3
-
-
 def _phase(run) -> str:
-    from bot.core.grammar import TARGET_MUTATING_VERBS
-
     if run.status is RunStatus.APPROVED:
         return "execute"
-    return "plan" if run.verb in TARGET_MUTATING_VERBS else "run"
+    return "plan" if run.verb in MUTATING else "run"
 
 
 def _enqueue(rt, run, phase: str) -> None:
-    from bot.core.verbs import job_timeout_s
-
     env = rt.config.environments.get(run.env) if run.env else None
     rt.enqueuer.enqueue(run.id, mutating=phase != "run", timeout_s=job_timeout_s(env, run.verb, phase),
                         phase=phase, attempt=run.attempts)
@@ -82,7 +56,7 @@ def requeue_lost(rt) -> int:
 
     if not isinstance(rt.enqueuer, RQEnqueuer):
         return 0
-    cutoff = utcnow() - timedelta(seconds=LOST_AFTER_S)
+    cutoff = utcnow() - timedelta(seconds=rt.settings.lost_after_s)
     n = 0
     down: Exception | None = None
     for run in rt.store.runs(statuses=[RunStatus.QUEUED, RunStatus.APPROVED], limit=500, newest_first=False):
@@ -129,7 +103,6 @@ def requeue_lost(rt) -> int:
 
 #: RQ statuses of a job that will still start its run
 _JOB_PENDING = frozenset({"queued", "started", "deferred", "scheduled"})
-MAX_REQUEUES = 3
 
 
 def _requeues(rt, run_id: int) -> int:
@@ -150,19 +123,10 @@ def _give_up(rt, run, why: str) -> None:
                             f"details). Nothing was changed on `{run.env}`. Try again: `{run.text}`")
 
 
-def _claim(rt, run_id: int, *conditions, **values) -> bool:
-    """Set ``values`` on the run only where ``conditions`` hold; True if this process did it.
-    ``updated_at`` is kept: bookkeeping must not postpone the outbox."""
-    with rt.store.session() as s, s.begin():
-        res = s.execute(update(Run).where(Run.id == run_id, *conditions)
-                        .values(updated_at=Run.updated_at, **values))
-        return res.rowcount == 1
-
-
 def _tell_delayed(rt, run, exc: Exception) -> None:
     """Tell the requester, once per run, in the channel. The note becomes the run's parent message
     (edited into the result later) unless the run already has one."""
-    if run.delay_notified or not _claim(rt, run.id, Run.delay_notified.is_(False), delay_notified=True):
+    if run.delay_notified or not rt.store.claim(run.id, Run.delay_notified.is_(False), delay_notified=True):
         return
     log.warning("run %s delayed: %s", run.id, redact_exception(exc), extra={"run_id": run.id, "env": run.env})
     text = (f":hourglass: run {run.id} `{run.text}` by <@{run.requester}> is delayed: the job queue is "
@@ -172,9 +136,9 @@ def _tell_delayed(rt, run, exc: Exception) -> None:
             rt.poster.post(run.channel, text, thread_ts=run.parent_ts)
         else:
             ts = rt.poster.post(run.channel, text)
-            _claim(rt, run.id, Run.parent_ts.is_(None), parent_ts=ts)
+            rt.store.claim(run.id, Run.parent_ts.is_(None), parent_ts=ts)
     except Exception as post_exc:
-        _claim(rt, run.id, delay_notified=False)  # the next sweep tries again
+        rt.store.claim(run.id, delay_notified=False)  # the next sweep tries again
         log.warning("could not tell run %s is delayed: %s", run.id, redact_exception(post_exc),
                     extra={"run_id": run.id})
         return
@@ -184,7 +148,7 @@ def _tell_delayed(rt, run, exc: Exception) -> None:
 # -- 2. dead workers -------------------------------------------------------------------------
 def reap_dead(rt) -> int:
     n = 0
-    stale = timedelta(seconds=DEAD_AFTER_S)
+    stale = timedelta(seconds=rt.settings.dead_after_s)
     for status in (RunStatus.RUNNING, RunStatus.PLANNING):
         for run in rt.store.runs(statuses=[status], limit=500, newest_first=False):
             beat = run.heartbeat_at or run.started_at
@@ -203,14 +167,12 @@ def reap_run(rt, run, *, why: str, detail: str = "", retry: bool = True) -> int:
     instead of retrying it. Returns 1 when this call moved the run, else 0 (someone else did,
     or it had already finished).
     """
-    from bot.core.grammar import TARGET_MUTATING_VERBS
-
     if isinstance(run, int):
         run = rt.store.get_run(run)
     if run is None or run.status not in (RunStatus.RUNNING, RunStatus.PLANNING):
         return 0
     status = run.status
-    mutating_started = run.verb in TARGET_MUTATING_VERBS and status is RunStatus.RUNNING
+    mutating_started = run.verb in MUTATING and status is RunStatus.RUNNING
     extra = {"run_id": run.id, "env": run.env, "verb": run.verb}
     if not mutating_started and retry and run.attempts < MAX_READ_ATTEMPTS:
         moved = rt.store.transition(run.id, [status], RunStatus.QUEUED, event="retried",
@@ -267,7 +229,7 @@ def _release_lock(rt, run) -> None:
             rt.store.audit("lock_released", run_id=run.id, env=run.env, detail={"why": "run abandoned"})
             log.warning("lock on %s released (run %s abandoned)", run.env, run.id,
                         extra={"run_id": run.id, "env": run.env})
-    except Exception as exc:  # Redis down: the lease expires by itself (locks.LEASE_TTL_S)
+    except Exception as exc:  # Redis down: the lease expires by itself (defaults.LEASE_TTL_S)
         log.warning("could not release the lock of run %s: %s", run.id, redact_exception(exc),
                     extra={"run_id": run.id})
 
@@ -283,7 +245,7 @@ def _thread_note(rt, run, text: str, *, icon: str = ":warning:", update_parent: 
                 rt.poster.update(run.channel, run.parent_ts, ptext, pblocks)
         else:
             ts = rt.poster.post(run.channel, text)
-            _claim(rt, run.id, Run.parent_ts.is_(None), parent_ts=ts)
+            rt.store.claim(run.id, Run.parent_ts.is_(None), parent_ts=ts)
     except Exception as exc:
         log.warning("could not post to run %s: %s", run.id, redact_exception(exc), extra={"run_id": run.id})
 
@@ -311,5 +273,5 @@ def sweep(rt) -> dict[str, int]:
 
 
 def run_forever(rt, stop: threading.Event, interval_s: float | None = None) -> None:
-    while not stop.wait(interval_s if interval_s is not None else SWEEP_S):
+    while not stop.wait(interval_s if interval_s is not None else rt.settings.janitor_sweep_s):
         sweep(rt)

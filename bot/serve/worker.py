@@ -1,7 +1,7 @@
 """`bb-ops worker`: an RQ worker on the bb-ops queues.
 
-Loads config, the bot database and every step module *before* RQ forks its work horses, so a job
-only looks them up. Runs the janitor (requeue lost jobs, mark dead workers' runs) beside the work
+Loads config, the bot database and (through ``preload``, from the entry point) the job function with
+every step module *before* RQ forks its work horses, so a job only looks them up. Runs the janitor (requeue lost jobs, mark dead workers' runs) beside the work
 loop.
 
 Faults:
@@ -26,6 +26,7 @@ import random
 import signal
 import threading
 import time
+from typing import Callable
 
 from bot.core.errors import ConfigError
 from bot.core.settings import Settings
@@ -149,13 +150,15 @@ def _backoff(seconds: float) -> bool:
             signal.signal(sig, handler)
 
 
-def run_worker(settings: Settings, *, burst: bool = False, name: str | None = None) -> int:
+def run_worker(settings: Settings, *, burst: bool = False, name: str | None = None,
+               preload: Callable[[], None] = lambda: None) -> int:
+    """``preload``: imports the job function and its step modules (handed over by ``bb-ops worker``:
+    ``bot`` does not import ``workers``); called once, before RQ forks its work horses."""
     from bot.infra.db.engine import require_head
     from bot.infra.metrics import share_counters_via
     from bot.infra.queue import fast_client
     from bot.redaction import redact_exception
     from bot.serve.http import start_background
-    from workers import steps
 
     if not settings.redis_url:
         raise ConfigError("REDIS_URL is not set: the worker takes jobs from Redis "
@@ -164,8 +167,7 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
     require_head(rt.store.engine, settings.database_url)
     set_current(rt)
     share_counters_via(fast_client(rt.redis))
-    steps.preload()
-    import workers.steps.migrate  # noqa: F401  (loaded before the fork, like every step)
+    preload()
 
     stop = None if burst else start_background(janitor_runtime(rt))
     base = name or f"bbops-{os.uname().nodename}-{os.getpid()}"

@@ -68,14 +68,3 @@ def create_app(rt: Runtime, *, process_before_response: bool = True) -> App:
 
     return app
 
-
-def bare_app(signing_secret: str, client) -> App:
-    """A Bolt app that only acks: the baseline of bench/ack_latency.py."""
-    app = App(client=client, signing_secret=signing_secret, token_verification_enabled=False)
-
-    @app.command("/bb")
-    def on_command(ack):
-        ack(text="ok")
-
-    return app
-

@@ -1,4 +1,4 @@
-"""Four-eyes approvals: the card, the rules of a click, status and cancel.
+"""Four-eyes approvals: the rules of a click, status and cancel (the card: ``bot.slack.cards``).
 
 A button's value is the run id only; everything else is checked against the stored run: the
 click must come from the run's channel and its current card, the clicker must be an approver
@@ -9,117 +9,23 @@ is audited; every refused click gets an ephemeral answer naming why and who deci
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import re
-from datetime import timedelta
 
 from bot.core.runs import RunStatus
 from bot.infra import locks
 from bot.infra.db.models import utcnow
 from bot.infra.metrics import REFUSED
-from bot.slack import render
+from bot.slack.cards import DECISIONS, close_card, decisions
 
 log = logging.getLogger("bbops.approvals")
 
-CANCELLABLE = (RunStatus.QUEUED, RunStatus.PLANNING, RunStatus.AWAITING_APPROVAL, RunStatus.APPROVED,
-               RunStatus.WAITING_LOCK)
+CANCELLABLE = (RunStatus.QUEUED, RunStatus.PLANNING, RunStatus.AWAITING_APPROVAL, RunStatus.APPROVED)
 #: a button's value: exactly a run id as `/bb status` shows it (ASCII digits, no sign, no leading zero)
 RUN_ID_VALUE = re.compile(r"[1-9][0-9]{0,11}")
-#: audit events that record a decision on a run, and how to say them
-DECISIONS = {"approved": "approved", "rejected": "rejected", "cancelled": "cancelled", "expired": "expired",
-             "plan_changed": "superseded (plan changed)"}
-
-
-def plan_hash(plan: dict) -> str:
-    """SHA-256 over the plan's canonical JSON (environment, current, target, revisions, code, snapshot)."""
-    return hashlib.sha256(json.dumps(plan, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-
-
-# -- rendering -------------------------------------------------------------------------------
-def plan_lines(plan: dict) -> list[str]:
-    lines = [f"environment: {plan.get('env')}"]
-    if plan.get("version"):
-        lines.append(f"release: {plan['version']} (release hook first)")
-    if "current" in plan:
-        lines.append(f"revision: {plan.get('current') or 'none'} → {plan.get('target') or 'none'}")
-    for step in plan.get("revisions", []):
-        why = f" — {'; '.join(step.get('reasons', []))}" if step.get("reasons") else ""
-        lines.append(f"{step.get('direction', 'upgrade')} {step['revision']}: {step['verdict']}{why}")
-    if plan.get("method"):
-        lines.append(f"method: {plan['method']}")
-    if plan.get("snapshot"):
-        lines.append(f"snapshot: {plan['snapshot']}")
-    for note in plan.get("notes", []):
-        lines.append(f"note: {note}")
-    return lines
-
-
-def card(run, plan: dict, expires_at, *, decided: str | None = None) -> tuple[str, list]:
-    head = f"*run {run.id}* `{render.mrkdwn_escape(run.text)}` requested by <@{run.requester}>"
-    body = "\n".join(plan_lines(plan))
-    if decided:
-        text = f"run {run.id} `{run.text}` by <@{run.requester}>: {decided}"
-        return text, [render.section(f":lock: {head}"), render.section("```" + body + "```"), render.context(decided)]
-    until = f"{expires_at:%Y-%m-%d %H:%M:%S} UTC" if expires_at else "no expiry"
-    text = (f":lock: run {run.id} `{run.text}` by <@{run.requester}> needs approval by another approver "
-            f"before {until}\n{body}")
-    blocks = [render.section(f":lock: {head}"), render.section("```" + body + "```"),
-              render.context(f"needs approval by another approver before {until} · "
-                             f"plan {run.plan_hash[:12] if run.plan_hash else ''}")]
-    value = str(run.id)
-    blocks.append({"type": "actions", "block_id": "bb_approval", "elements": [
-        {"type": "button", "action_id": "bb_approve", "style": "primary", "value": value,
-         "text": {"type": "plain_text", "text": "Approve"}},
-        {"type": "button", "action_id": "bb_reject", "style": "danger", "value": value,
-         "text": {"type": "plain_text", "text": "Reject"}},
-        {"type": "button", "action_id": "bb_cancel", "value": value,
-         "text": {"type": "plain_text", "text": "Cancel"}},
-    ]})
-    return text, blocks
-
-
-def post_card(rt, run, plan: dict, *, fresh: bool = False) -> str:
-    """Post the approval card. The first card is the run's parent message (edited in place); a
-    ``fresh`` card (the plan changed since approval) is a new message, so a click on the old
-    card can never approve the new plan."""
-    text, blocks = card(run, plan, run.expires_at)
-    if run.parent_ts and not run.card_ts and not fresh:
-        rt.poster.update(run.channel, run.parent_ts, text, blocks)
-        ts = run.parent_ts
-    else:
-        ts = rt.poster.post(run.channel, text, blocks)
-    rt.store.update_run(run.id, card_ts=ts)
-    return ts
-
-
-def close_card(rt, run, decided: str) -> None:
-    """Edit the card: the buttons go, the decision stays visible."""
-    if run.card_ts and run.plan is not None:
-        text, blocks = card(run, run.plan, run.expires_at, decided=decided)
-        rt.poster.update(run.channel, run.card_ts, text, blocks)
-
-
-def request_approval(rt, run, plan: dict, *, fresh: bool = False) -> None:
-    env = rt.config.environments[run.env]
-    expires = utcnow() + timedelta(minutes=env.approval.expires_after_minutes)
-    digest = plan_hash(plan)
-    moved = rt.store.transition(run.id, [RunStatus.PLANNING, RunStatus.RUNNING], RunStatus.AWAITING_APPROVAL,
-                                event="approval_requested", plan=plan, plan_hash=digest,
-                                expires_at=expires, approved_by=None, decided_at=None,
-                                detail={"plan_hash": digest, "approvers": env.approval.approvers,
-                                        "expires_at": expires.isoformat()})
-    if moved is not None:
-        post_card(rt, moved, plan, fresh=fresh)
 
 
 # -- clicks ---------------------------------------------------------------------------------
-def decisions(rt, run_id: int) -> list[dict]:
-    """The run's decision events (approved, rejected, cancelled, expired, plan changed), oldest first."""
-    return [e for e in rt.store.audit_events(run_id) if e["event"] in DECISIONS]
-
-
 def _who_decided(rt, run) -> str:
     """Who decided what on ``run``, from its audit trail (the truth), e.g.
     "run 4 was already approved by <@U0BOB> at 12:00:01 UTC; it is succeeded"."""

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from typing import Iterable, Sequence
 
-from bot.core.grammar import DESCRIPTIONS, USAGE, VERBS
+from bot.core.defaults import (
+    MESSAGE_MAX_CHARS,
+    SECTION_MAX_CHARS,
+    THREAD_INLINE_MAX_LINES,
+)
 from bot.core.results import Outcome, StepResult
-
-SECTION_LIMIT = 3000       # Slack: a section block's text
-MESSAGE_TEXT_LIMIT = 3500  # keep the fallback text well under Slack's 4,000 characters
-THREAD_INLINE_LINES = 40   # longer output goes to a file in the thread
+from bot.core.verbs import VERBS
 
 ICONS = {Outcome.OK: ":white_check_mark:", Outcome.FAILED: ":x:", Outcome.REFUSED: ":no_entry:",
          Outcome.ERROR: ":warning:"}
@@ -25,11 +26,11 @@ def mrkdwn_escape(text: str) -> str:
 
 
 def section(text: str) -> dict:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:SECTION_LIMIT]}}
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:SECTION_MAX_CHARS]}}
 
 
 def context(text: str) -> dict:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text[:SECTION_LIMIT]}]}
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text[:SECTION_MAX_CHARS]}]}
 
 
 def parent_message(run_id: int, command: str, requester: str, state: str, icon: str = ":hourglass_flowing_sand:") -> tuple[str, list]:
@@ -46,7 +47,7 @@ def result_detail(result: StepResult) -> tuple[str, list, tuple[str, str] | None
     """The thread reply for a result; long detail becomes a file (never silently truncated)."""
     lines = list(result.lines)
     attachment = result.attachment
-    if len(lines) > THREAD_INLINE_LINES or len("\n".join(lines)) > SECTION_LIMIT - 200:
+    if len(lines) > THREAD_INLINE_MAX_LINES or len("\n".join(lines)) > SECTION_MAX_CHARS - 200:
         full = "\n".join(lines)
         attachment = attachment or ("output.txt", full)
         lines = lines[:10] + [f"… {len(lines) - 10} more lines in the attached file"]
@@ -60,7 +61,7 @@ def result_detail(result: StepResult) -> tuple[str, list, tuple[str, str] | None
     if nxt:
         blocks.append(context(f"next: {nxt}"))
         text += f"\nnext: {nxt}"
-    return text[:MESSAGE_TEXT_LIMIT], blocks, attachment
+    return text[:MESSAGE_MAX_CHARS], blocks, attachment
 
 
 def step_line(ok: bool | None, name: str, detail: str, elapsed_ms: float | None = None) -> str:
@@ -71,7 +72,7 @@ def step_line(ok: bool | None, name: str, detail: str, elapsed_ms: float | None 
 
 def help_text(environments: Sequence[tuple[str, Sequence[str], Sequence[str], Sequence[str]]]) -> tuple[str, list]:
     """``environments``: (name, aliases, approvers, verbs needing approval) per environment."""
-    verb_lines = [f"`{USAGE[v]}` — {DESCRIPTIONS[v]}" for v in VERBS]
+    verb_lines = [f"`{v.usage}` — {v.description}" for v in VERBS.values()]
     env_lines = []
     for name, aliases, approvers, required in environments:
         alias = f" (alias {', '.join(aliases)})" if aliases else ""

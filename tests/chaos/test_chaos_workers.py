@@ -176,8 +176,7 @@ def test_mutating_run_whose_worker_is_killed_mid_migration_is_abandoned_and_its_
         procs.wait_worker_ready("worker-a", redis)
 
         assert "Queued as run 1" in procs.command(ALICE, CHANNEL, "migrate prod").json()["text"]
-        run = procs.wait_status(1, ["awaiting_approval"], 40)
-        assert run.card_ts
+        run = procs.wait_card(1, 40)
         resp = procs.click(BOB, run, "approve")
         assert resp.status_code == 200
         procs.wait_event(1, "step_started", 40, step="alembic_upgrade")

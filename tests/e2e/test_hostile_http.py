@@ -206,7 +206,8 @@ def _awaiting_run(procs, trigger: str):
 
     from bot.core.runs import RunStatus
     from bot.infra.db.models import utcnow
-    from bot.slack.approvals import plan_hash
+    from bot.core.plan import Plan
+    from tests.support.runs import move_run
 
     run, _ = procs.store.create_run(verb="migrate", env="production", args={}, text="/bb migrate production",
                                     requester=ALICE, channel=CHANNEL, trigger_id=trigger)
@@ -214,9 +215,9 @@ def _awaiting_run(procs, trigger: str):
         channel=CHANNEL, text=f":lock: run {run.id} needs approval")["ts"]
     plan = {"verb": "migrate", "env": "production", "current": "0005_budgets", "target": "0006_user_display_name",
             "revisions": [], "code": "0" * 16, "snapshot": "verified snapshot before the upgrade"}
-    return procs.store.transition(run.id, [RunStatus.QUEUED], RunStatus.AWAITING_APPROVAL,
-                                  event="approval_requested", plan=plan, plan_hash=plan_hash(plan),
-                                  expires_at=utcnow() + timedelta(minutes=30), card_ts=card, parent_ts=card)
+    return move_run(procs.store, run.id, RunStatus.AWAITING_APPROVAL,
+                    event="approval_requested", plan=plan, plan_hash=Plan.from_dict(plan).digest(),
+                    expires_at=utcnow() + timedelta(minutes=30), card_ts=card, parent_ts=card)
 
 
 @pytest.mark.timeout(60)

@@ -12,6 +12,7 @@ from psycopg import sql
 from bot.core.runs import RunStatus
 from tests.support.fixtures_bot import make_driver
 from tests.support.platform import Platform, ship
+from tests.support.runs import move_run
 from tests.support.world import ALICE, BOB, CHANNEL
 
 HEAD = "0006_user_display_name"
@@ -193,9 +194,14 @@ def test_rollback_refusals_name_what_is_valid(bot, session_target):
 
 
 def test_release_history_is_a_stack_of_what_the_release_hook_put_out(bot):
-    from workers.steps.rollback import release_stack
+    from bot.core.plan import Plan
+    from workers.recovery import release_stack
 
     store = bot.rt.store
+
+    def stored(verb, **fields):
+        return Plan(verb=verb, env="production", current=HEAD, target="0005_budgets", snapshot=None,
+                    **fields).to_dict()
 
     def run(verb, status, version=None, *, plan=None, released=False):
         r, _ = store.create_run(verb=verb, env="production", args={"version": version} if version else {},
@@ -204,7 +210,7 @@ def test_release_history_is_a_stack_of_what_the_release_hook_put_out(bot):
             store.update_run(r.id, plan=plan)
         if released:
             store.audit("step_finished", run_id=r.id, env="production", detail={"step": "release_hook", "ok": True})
-        store.transition(r.id, [RunStatus.QUEUED], status)
+        move_run(store, r.id, status)
 
     run("deploy", RunStatus.SUCCEEDED, "1.4.0")
     run("deploy", RunStatus.SUCCEEDED, "1.5.0")
@@ -213,9 +219,9 @@ def test_release_history_is_a_stack_of_what_the_release_hook_put_out(bot):
     run("deploy", RunStatus.FAILED, "1.6.0")                    # failed before its release step
     run("deploy", RunStatus.FAILED, "1.6.1", released=True)     # failed after it: 1.6.1 is what runs
     assert release_stack(store, "production") == ["1.4.0", "1.5.0", "1.6.1"]
-    run("rollback", RunStatus.SUCCEEDED, plan={"version": "1.5.0", "method": "downgrade"})
+    run("rollback", RunStatus.SUCCEEDED, plan=stored("rollback", version="1.5.0", method="downgrade"))
     assert release_stack(store, "production") == ["1.4.0", "1.5.0"]
-    run("restore", RunStatus.SUCCEEDED, plan={"redeploy": "1.4.0", "method": "restore"})
+    run("restore", RunStatus.SUCCEEDED, plan=stored("restore", redeploy="1.4.0", method="restore"))
     assert release_stack(store, "production") == ["1.4.0"]
-    run("rollback", RunStatus.SUCCEEDED, plan={"method": "downgrade"})   # no release: no change
+    run("rollback", RunStatus.SUCCEEDED, plan=stored("rollback", method="downgrade"))   # no release: no change
     assert release_stack(store, "production") == ["1.4.0"]

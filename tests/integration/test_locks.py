@@ -126,7 +126,7 @@ def test_lease_set_nx_with_ttl_owner_only_release_and_renewal(redis_server, monk
 
     # the heartbeat keeps a short lease alive; when it stops, the lease expires on its own
     monkeypatch.setattr(locks, "LEASE_TTL_S", 0.6)
-    monkeypatch.setattr(locks, "HEARTBEAT_S", 0.15)
+    monkeypatch.setattr(locks, "LEASE_HEARTBEAT_S", 0.15)
     lease = locks.acquire(rt, "production", 9)
     lease.start_heartbeat()
     time.sleep(1.5)
@@ -237,7 +237,7 @@ def test_worker_killed_holding_the_lock(tmp_path, session_target, standin, redis
         assert 0 < ttl_ms <= 45_000                                  # nobody renews it: gone within 60 s
 
         # the janitor (in every worker and in serve) notices the silent heartbeat
-        bot.rt.store.update_run(1, heartbeat_at=utcnow() - timedelta(seconds=janitor.DEAD_AFTER_S + 1))
+        bot.rt.store.update_run(1, heartbeat_at=utcnow() - timedelta(seconds=bot.rt.settings.dead_after_s + 1))
         swept = janitor.sweep(bot.rt)
         assert swept["dead"] == 1
         run = bot.rt.store.get_run(1)

@@ -263,6 +263,13 @@ class BotProcesses:
             raise AssertionError(f"{exc}; it is {run.status.value if run else 'missing'}; events "
                                  f"{self.events(run_id)}\n{self.all_logs()}") from None
 
+    def wait_card(self, run_id: int, timeout_s: float):
+        """The run once its approval card is posted: the status moves to awaiting_approval just
+        before the card exists, so waiting for the status alone races the card."""
+        self.wait_status(run_id, ["awaiting_approval"], timeout_s)
+        return wait_until(lambda: (run := self.store.get_run(run_id)).card_ts and run, timeout_s,
+                          f"run {run_id}'s approval card", 0.05)
+
     def wait_event(self, run_id: int, event: str, timeout_s: float, **detail) -> dict:
         def seen():
             for e in self.store.audit_events(run_id):

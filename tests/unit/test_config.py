@@ -132,3 +132,36 @@ def test_missing_config_file_says_what_to_do(tmp_path):
 def test_repository_example_config_is_valid():
     cfg = load_config("config/environments.yaml")
     assert "production" in cfg.environments and cfg.safety_problems() == []
+
+
+# -- process settings ------------------------------------------------------------------------------
+def test_settings_timings_default_from_the_defaults_module():
+    from bot.core import defaults
+    from bot.core.settings import Settings
+
+    s = Settings.from_env({})
+    assert (s.janitor_sweep_s, s.lost_after_s, s.run_heartbeat_s, s.dead_after_s) == (
+        defaults.JANITOR_SWEEP_S, defaults.LOST_AFTER_S, defaults.RUN_HEARTBEAT_S, defaults.DEAD_AFTER_S)
+    assert (s.slack_api_url, s.database_url, str(s.config_path), s.host, s.port) == (
+        defaults.SLACK_API_URL, defaults.DATABASE_URL, defaults.CONFIG_PATH, defaults.HOST, defaults.PORT)
+
+
+def test_settings_timings_come_from_the_environment_when_the_process_starts():
+    from bot.core.settings import Settings
+
+    s = Settings.from_env({"BBOPS_JANITOR_SWEEP_S": "0.5", "BBOPS_LOST_AFTER_S": "1",
+                           "BBOPS_RUN_HEARTBEAT_S": "0.5", "BBOPS_DEAD_AFTER_S": "3"})
+    assert (s.janitor_sweep_s, s.lost_after_s, s.run_heartbeat_s, s.dead_after_s) == (0.5, 1.0, 0.5, 3.0)
+    # not a number, or not positive: the default; a worker is dead after at least two missed beats
+    s = Settings.from_env({"BBOPS_JANITOR_SWEEP_S": "fast", "BBOPS_LOST_AFTER_S": "-1",
+                           "BBOPS_RUN_HEARTBEAT_S": "20", "BBOPS_DEAD_AFTER_S": "3"})
+    assert (s.janitor_sweep_s, s.lost_after_s, s.run_heartbeat_s, s.dead_after_s) == (2.0, 3.0, 20.0, 40.0)
+
+
+@pytest.mark.parametrize("module", ["bot.core.defaults", "bot.serve.janitor", "bot.infra.locks"])
+def test_defaults_and_timings_are_not_read_from_the_environment_at_import(module):
+    import importlib
+    import inspect
+
+    source = inspect.getsource(importlib.import_module(module))
+    assert "os.environ" not in source and "getenv" not in source

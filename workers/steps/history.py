@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.core.results import Outcome, StepResult
 from bot.core.runs import RunStatus
-from bot.slack.approvals import decisions
+from bot.slack.cards import decisions
 
 LIMIT = 15
 

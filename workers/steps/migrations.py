@@ -6,9 +6,9 @@ from workers.diagnostics import MigrationState, diagnose
 
 def run(ctx) -> StepResult:
     env = ctx.env.name
-    with ctx.step("migrations") as box:
+    with ctx.step("migrations") as record:
         diagnosis = diagnose(ctx.alembic)
-        box["ok"], box["detail"] = diagnosis.ready, diagnosis.summary()
+        record.ok, record.detail = diagnosis.ready, diagnosis.summary()
     lines = diagnosis.lines()
     if diagnosis.state is MigrationState.ALIGNED:
         return StepResult(Outcome.OK, f"{env} migrations {diagnosis.summary()}", lines, [f"/bb readyz {env}"],

@@ -53,7 +53,7 @@ def run(ctx) -> StepResult:
     env = ctx.env.name
     lines: list[str] = []
     failed: list[str] = []
-    with ctx.step("precheck:config") as box:
+    with ctx.step("precheck:config") as record:
         try:
             values = ctx.app_env()
         except BBOpsError as exc:
@@ -67,19 +67,19 @@ def run(ctx) -> StepResult:
                 lines.append(step_line(ok, "config", line))
                 if ok is False:
                     failed.append("config")
-        box["ok"] = "config" not in failed
+        record.ok = "config" not in failed
     for name, probe in (("healthz", probes.healthz), ("readyz", probes.readyz)):
-        with ctx.step(f"precheck:{name}") as box:
+        with ctx.step(f"precheck:{name}") as record:
             check = probe(ctx.target)
-            box["ok"], box["detail"] = check.ok, check.detail
+            record.ok, record.detail = check.ok, check.detail
         lines.append(check.line())
         if not check.ok:
             failed.append(name)
     if ctx.env.backend is not None:
-        with ctx.step("precheck:migrations") as box:
+        with ctx.step("precheck:migrations") as record:
             diagnosis = diagnose(ctx.alembic)
             acceptable = diagnosis.state in (MigrationState.ALIGNED, MigrationState.BEHIND)
-            box["ok"], box["detail"] = acceptable, diagnosis.summary()
+            record.ok, record.detail = acceptable, diagnosis.summary()
         lines.append(step_line(True if diagnosis.ready else (None if acceptable else False), "migrations",
                                diagnosis.summary()))
         if not acceptable:

@@ -5,9 +5,9 @@ from workers import probes
 
 
 def run(ctx) -> StepResult:
-    with ctx.step("readyz") as box:
+    with ctx.step("readyz") as record:
         check = probes.readyz(ctx.target)
-        box["ok"], box["detail"] = check.ok, check.detail
+        record.ok, record.detail = check.ok, check.detail
     env = ctx.env.name
     if check.ok:
         return StepResult(Outcome.OK, f"{env} is ready", [check.line()], [f"/bb smoke {env}"])

@@ -37,9 +37,9 @@ def run(ctx) -> StepResult:
             lines.append(step_line(False, name, f"not run: the smoke test exceeded {env.timeouts.smoke_s:g} s"))
             return StepResult(Outcome.FAILED, f"smoke test of {env.name} timed out before {name}", lines,
                               [f"/bb readyz {env.name}"])
-        with ctx.step(f"smoke:{name}") as box:
+        with ctx.step(f"smoke:{name}") as record:
             check = probe()
-            box["ok"], box["detail"] = check.ok, check.detail
+            record.ok, record.detail = check.ok, check.detail
         lines.append(check.line())
         total_ms += check.elapsed_ms or 0
         if not check.ok:

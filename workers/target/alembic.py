@@ -8,54 +8,15 @@ the environment's ``app_env`` variables added, as the target's own deployment wo
 from __future__ import annotations
 
 import configparser
-import os
 import re
 import subprocess
 from pathlib import Path
 
 from bot.core.config import Environment
-from bot.core.envfile import read_env_file
 from bot.core.errors import ConfigError, SubprocessFailed
-from bot.redaction import redact
+from workers.target.processes import exit_error, run_target, target_environ
 
 REV_LINE = re.compile(r"^([0-9A-Za-z_]+)(?:\s+\((?:[^)]*)\))*\s*$")
-#: variables of the bot itself that a target subprocess must not inherit
-_BOT_ONLY = ("SLACK_", "BBOPS_", "REDIS_URL")
-
-
-def target_environ(env: Environment, base: dict | None = None) -> dict[str, str]:
-    base = dict(os.environ if base is None else base)
-    out = {k: v for k, v in base.items() if not k.startswith(_BOT_ONLY)}
-    if env.app_env.file:
-        out.update({k: v for k, v in read_env_file(env.app_env.file).items() if v is not None})
-    return out
-
-
-def run_target(env: Environment, argv: list[str], *, cwd: Path, timeout_s: float, what: str) -> str:
-    """Run ``argv`` (a list, never a shell); return its combined output (unredacted: callers redact
-    before showing). Raises SubprocessFailed with a redacted message on failure or timeout."""
-    try:
-        proc = subprocess.run(argv, cwd=cwd, env=target_environ(env), stdin=subprocess.DEVNULL,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout_s,
-                              text=True, errors="replace")
-    except subprocess.TimeoutExpired as exc:
-        out = exc.stdout if isinstance(exc.stdout, str) else (exc.stdout or b"").decode("utf-8", "replace")
-        raise SubprocessFailed(f"{what} did not finish within {timeout_s:g} s and was stopped", output=out) from None
-    except FileNotFoundError:
-        raise SubprocessFailed(f"{what}: program not found: {argv[0]} (check backend.python / hooks)") from None
-    except OSError as exc:
-        raise SubprocessFailed(f"{what}: could not start {argv[0]}: {exc.strerror}") from None
-    if proc.returncode != 0:
-        raise _exited(what, proc.returncode, proc.stdout)
-    return proc.stdout
-
-
-def _exited(what: str, returncode: int, output: str) -> SubprocessFailed:
-    tail = "\n".join(output.strip().splitlines()[-8:])
-    return SubprocessFailed(f"{what} exited with status {returncode}:\n{redact(tail)}", returncode=returncode,
-                            output=output)
-
-
 #: Run by the target's Python for :class:`CurrentOnCue`: import Alembic (with SQLAlchemy: most of the
 #: cost of a start) at once, then wait; run `alembic current` only when the bot writes "current" on
 #: stdin. Anything else (end of input: the upgrade failed, the bot went away) ends it without touching
@@ -102,7 +63,7 @@ class CurrentOnCue:
             raise SubprocessFailed(f"alembic current did not finish within {timeout:g} s and was stopped",
                                    output=out or "") from None
         if proc.returncode != 0:
-            raise _exited("alembic current", proc.returncode, out)
+            raise exit_error("alembic current", proc.returncode, out)
         return parse_revisions(out)
 
     def close(self) -> None:

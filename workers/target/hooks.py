@@ -11,7 +11,7 @@ from pathlib import Path
 
 from bot.core.config import Environment
 from bot.core.errors import ConfigError
-from workers.target.alembic import run_target
+from workers.target.processes import run_target
 
 PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 

@@ -53,7 +53,7 @@ from sqlalchemy.engine import make_url
 from bot.core.config import Environment
 from bot.core.errors import ConfigError, RestoreFailed, SubprocessFailed
 from bot.redaction import redact
-from workers.target.alembic import target_environ
+from workers.target.processes import target_environ
 
 PG_NAME_MAX = 63              # PostgreSQL identifiers: at most 63 bytes
 SWAP_ATTEMPTS = 20            # terminate + rename, while the app keeps reconnecting

@@ -16,7 +16,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from bot.core.runs import ACTIVE, FINAL, SETTLED, RunStatus  # noqa: F401  (re-exported for the store)
+from bot.core.runs import RunStatus
 
 
 def utcnow() -> datetime:
