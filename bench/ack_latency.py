@@ -87,8 +87,8 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
 
+    from bot.devkit.services import free_port
     from bot.devkit.standin import SlackStandIn
-    from tests.support.services import free_port
 
     port = free_port()
     bare_slack = SlackStandIn().start()

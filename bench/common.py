@@ -15,12 +15,10 @@ from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from bot.devkit.driver import command_body, sign  # noqa: E402
-from tests.support.services import RedisServer, free_port  # noqa: E402
-from tests.support.world import CHANNEL, env_block, write_config  # noqa: E402
+from bot.devkit.driver import command_body, sign
+from bot.devkit.services import RedisServer, free_port
+from bot.devkit.world import CHANNEL, env_block, write_config
 
 SECRET = "bench-signing-secret-0123456789"
 TOKEN = "xoxb-bench-0000"

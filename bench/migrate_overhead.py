@@ -29,12 +29,10 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from bot.devkit.reference_target import ReferenceTarget  # noqa: E402
-from tests.support.services import PostgresServer  # noqa: E402
-from tests.support.world import (  # noqa: E402
+from bot.devkit.reference_target import ReferenceTarget
+from bot.devkit.services import PostgresServer
+from bot.devkit.world import (
     ALICE,
     BOB,
     CHANNEL,

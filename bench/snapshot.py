@@ -16,14 +16,12 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-import psycopg  # noqa: E402
+import psycopg
 
-from bot.core.config import BotConfig  # noqa: E402
-from bot.devkit.reference_target import dotenv_quote  # noqa: E402
-from tests.support.services import PostgresServer  # noqa: E402
+from bot.core.config import BotConfig
+from bot.devkit.reference_target import dotenv_quote
+from bot.devkit.services import PostgresServer
 
 ROWS_PER_BATCH = 200_000
 

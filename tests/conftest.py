@@ -10,9 +10,9 @@ import os
 import pytest
 
 from bot.devkit.reference_target import ReferenceTarget
+from bot.devkit.services import PostgresServer, RedisServer
 from bot.devkit.standin import SlackStandIn
-from tests.support.services import PostgresServer, RedisServer
-from tests.support.world import SMOKE_PASSWORD_ENV, SMOKE_USER_ENV
+from bot.devkit.world import SMOKE_PASSWORD_ENV, SMOKE_USER_ENV
 
 
 @pytest.fixture(scope="session")

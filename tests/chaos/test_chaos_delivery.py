@@ -18,8 +18,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from bot.devkit.world import ALICE, BOB, CAROL, CHANNEL, env_block, write_config
+from tests.support.messages import thread
 from tests.support.processes import FAST_JANITOR, BotProcesses, metric_value, wait_until
-from tests.support.world import ALICE, BOB, CAROL, CHANNEL, env_block, write_config
 
 pytestmark = pytest.mark.chaos
 
@@ -54,10 +55,6 @@ def answered(standin, run_id, needle, timeout_s=10):
     standin.wait_for(lambda _: any(needle in m["text"] for m in top_level(standin, run_id)), timeout_s)
     (parent,) = top_level(standin, run_id)
     return parent
-
-
-def thread_of(standin, parent):
-    return [m for m in standin.messages() if m["thread_ts"] == parent["ts"] and m["ts"] != parent["ts"]]
 
 
 def posted_texts(standin, needle):
@@ -131,7 +128,7 @@ def test_redis_down_at_ack_time_keeps_the_run_and_tells_the_requester_once(stack
     stack.wait_status(1, ["succeeded"], 45)
     assert stack.events(1) == ["requested", "delayed", "requeued", *READYZ_EVENTS]
     parent = answered(standin, 1, "production is ready")  # the delay note became the run's parent
-    (result,) = thread_of(standin, parent)
+    (result,) = thread(standin, parent["ts"])
     assert "200 status=ready" in result["text"]
     assert len(posted_texts(standin, "is delayed")) == 1
     metrics = stack.metrics()
@@ -221,7 +218,7 @@ def test_redis_restart_while_commands_arrive_loses_and_doubles_nothing(stack, st
         assert events.count("delayed") <= 1 and events.count("requeued") <= 1, (run.id, events)
         # answered exactly once in the channel
         parent = answered(standin, run.id, "production is ready" if run.verb == "readyz" else "production is healthy")
-        (result,) = thread_of(standin, parent)
+        (result,) = thread(standin, parent["ts"])
         assert ("200 status=ready" if run.verb == "readyz" else "200 OK") in result["text"]
     assert len(top_level(standin)) == n
     lost = sum(stack.events(r.id).count("requeued") for r in runs)

@@ -12,8 +12,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from bot.devkit.world import ALICE, CHANNEL, env_block, write_config
 from tests.support.processes import BotProcesses, metric_value
-from tests.support.world import ALICE, CHANNEL, env_block, write_config
 
 pytestmark = pytest.mark.chaos
 

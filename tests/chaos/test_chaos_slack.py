@@ -13,8 +13,8 @@ import time
 
 import pytest
 
+from bot.devkit.world import ALICE, CHANNEL
 from bot.infra.poster import PostFailed, SlackPoster, make_client
-from tests.support.world import ALICE, CHANNEL
 
 pytestmark = pytest.mark.chaos
 
@@ -101,8 +101,8 @@ def test_a_post_that_never_lands_raises_instead_of_vanishing(standin, caplog):
 @pytest.mark.timeout(90)
 def test_a_run_through_a_real_worker_is_answered_once_under_slack_faults(tmp_path, session_target, standin,
                                                                           redis_server):
+    from bot.devkit.world import env_block, write_config
     from tests.support.processes import FAST_JANITOR, BotProcesses, metric_value
-    from tests.support.world import env_block, write_config
 
     redis_server.flush()
     config = write_config(tmp_path / "environments.yaml", {"production": env_block(

@@ -15,9 +15,10 @@ from datetime import datetime, timezone
 
 import pytest
 
+from bot.devkit.world import ALICE, BOB, CHANNEL
 from tests.support.fixtures_bot import make_driver
+from tests.support.messages import parent_and_thread
 from tests.support.processes import alive, hanging_python, wait_until
-from tests.support.world import ALICE, BOB, CHANNEL
 
 pytestmark = pytest.mark.chaos
 
@@ -29,11 +30,6 @@ def hung_target():
         sock.bind(("127.0.0.1", 0))
         sock.listen(64)
         yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-
-
-def parent_and_thread(msgs):
-    parent = next(m for m in msgs if not m["ephemeral"] and m["thread_ts"] is None)
-    return parent, [m for m in msgs if m["thread_ts"] == parent["ts"] and m["ts"] != parent["ts"]]
 
 
 @pytest.mark.timeout(60)

@@ -16,6 +16,8 @@ import time
 
 import pytest
 
+from bot.devkit.world import ALICE, BOB, CHANNEL, env_block, write_config
+from tests.support.messages import thread_texts
 from tests.support.processes import (
     FAST_JANITOR,
     BotProcesses,
@@ -24,7 +26,6 @@ from tests.support.processes import (
     metric_value,
     wait_until,
 )
-from tests.support.world import ALICE, BOB, CHANNEL, env_block, write_config
 
 pytestmark = pytest.mark.chaos
 
@@ -43,10 +44,6 @@ def redis_of(procs):
     from bot.infra.runtime import connect_redis
 
     return connect_redis(procs.env["REDIS_URL"])
-
-
-def thread_texts(standin, parent_ts):
-    return [m["text"] for m in standin.messages() if m["thread_ts"] == parent_ts and m["ts"] != parent_ts]
 
 
 def top_level(standin):

@@ -10,9 +10,9 @@ import time
 
 from bot.core.runs import RunStatus
 from bot.devkit.driver import action_body
+from bot.devkit.world import ALICE, BOB, CAROL, CHANNEL, MALLORY, OTHER_CHANNEL
 from tests.support.clicks import ephemeral_to, press, request
 from tests.support.fixtures_bot import make_driver
-from tests.support.world import ALICE, BOB, CAROL, CHANNEL, MALLORY, OTHER_CHANNEL
 
 HEAD = "0006_user_display_name"
 

@@ -14,9 +14,9 @@ import sys
 import pytest
 
 from bot.core.runs import RunStatus
+from bot.devkit.world import ALICE, BOB, CAROL, CHANNEL, MALLORY, OTHER_CHANNEL
 from tests.support.clicks import press, request
 from tests.support.fixtures_bot import make_driver
-from tests.support.world import ALICE, BOB, CAROL, CHANNEL, MALLORY, OTHER_CHANNEL
 
 CLICK_EVENTS = ("approved", "rejected", "cancelled", "approval_refused")
 

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.support.world import ALICE, CHANNEL, env_block, write_config
+from bot.devkit.world import ALICE, CHANNEL, env_block, write_config
 
 COMMANDS = [[], ["serve"], ["socket"], ["worker"], ["shell"], ["say"], ["click"], ["redact"], ["migrations"],
             ["migrations", "analyze"], ["config"], ["config", "check"], ["db"], ["db", "upgrade"], ["audit"],

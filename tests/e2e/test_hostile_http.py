@@ -17,8 +17,7 @@ from datetime import timedelta
 import pytest
 
 from bot.devkit.standin import SlackStandIn
-from tests.support.processes import BotProcesses, metric_value
-from tests.support.world import (
+from bot.devkit.world import (
     ALICE,
     BOB,
     CHANNEL,
@@ -27,6 +26,7 @@ from tests.support.world import (
     env_block,
     write_config,
 )
+from tests.support.processes import BotProcesses, metric_value
 
 pytestmark = pytest.mark.chaos
 
@@ -204,9 +204,9 @@ def _awaiting_run(procs, trigger: str):
     """A migrate run waiting for approval, with its card in the channel, as a worker leaves it."""
     from slack_sdk import WebClient
 
+    from bot.core.plan import Plan
     from bot.core.runs import RunStatus
     from bot.infra.db.models import utcnow
-    from bot.core.plan import Plan
     from tests.support.runs import move_run
 
     run, _ = procs.store.create_run(verb="migrate", env="production", args={}, text="/bb migrate production",

@@ -13,8 +13,9 @@ from pathlib import Path
 import psycopg
 
 from bot.core.runs import RunStatus
+from bot.devkit.world import ALICE, BOB, CHANNEL, env_block, write_config
 from tests.support.fixtures_bot import make_driver
-from tests.support.world import ALICE, BOB, CHANNEL, env_block, write_config
+from tests.support.messages import thread_texts
 
 HEAD = "0006_user_display_name"
 
@@ -34,10 +35,6 @@ def buttons(msg) -> dict:
 
 def events(bot, run_id):
     return [(e["event"], e["actor"]) for e in bot.rt.store.audit_events(run_id)]
-
-
-def thread_of(standin, parent_ts):
-    return [m for m in standin.messages() if m["thread_ts"] == parent_ts and not m["ephemeral"]]
 
 
 def test_full_migrate_of_a_database_with_data(tmp_path, make_target, standin):
@@ -87,7 +84,7 @@ def test_full_migrate_of_a_database_with_data(tmp_path, make_target, standin):
     parent = next(m for m in standin.messages() if m["ts"] == run.parent_ts)
     assert ":white_check_mark:" in parent["text"] and f"migrated production to {HEAD}; ready" in parent["text"]
     assert buttons(parent) == {}
-    thread = "\n".join(m["text"] for m in thread_of(standin, run.parent_ts))
+    thread = "\n".join(thread_texts(standin, run.parent_ts))
     for line in ("✔ snapshot: production-", "verified)", "✔ alembic upgrade head: exited 0",
                  f"✔ current == head: {HEAD}", "200 status=ready", "Running upgrade 0005_budgets -> 0006"):
         assert line in thread
@@ -125,7 +122,7 @@ def test_failed_migration_names_the_snapshot_taken_before_it(tmp_path, make_targ
     assert run.status is RunStatus.FAILED
     assert "migration of production failed; snapshot production-" in run.summary
     assert snaps and snaps[0].verified and snaps[0].name in run.summary
-    thread = "\n".join(m["text"] for m in thread_of(standin, run.parent_ts))
+    thread = "\n".join(thread_texts(standin, run.parent_ts))
     assert "no_such_table" in thread and "✘ alembic upgrade head" in thread
     assert "/bb rollback production" in thread
     assert target.current_revision() == "0005_budgets"   # transactional DDL: nothing half-applied
@@ -160,7 +157,7 @@ def test_deploy_runs_the_release_hook_then_migrates_then_smoke(tmp_path, make_ta
     recorded = [json.loads(line) for line in calls.read_text().splitlines()]
     assert recorded == [{"argv": ["--version=1.2.3", "1.2.3"], "cwd": str(target.backend_dir.parent)}]
     assert target.current_revision() == HEAD
-    thread = "\n".join(m["text"] for m in thread_of(standin, run.parent_ts))
+    thread = "\n".join(thread_texts(standin, run.parent_ts))
     for line in ("✔ release hook: done", "✔ snapshot", "✔ alembic upgrade head", "✔ readyz", "✔ login", "✔ /me"):
         assert line in thread
 
@@ -175,7 +172,7 @@ def test_deploy_stops_when_the_release_hook_fails(tmp_path, session_target, stan
         run = bot.rt.store.get_run(1)
     assert run.status is RunStatus.FAILED
     assert "failed at the release hook; nothing was migrated" in run.summary
-    thread = "\n".join(m["text"] for m in thread_of(standin, run.parent_ts))
+    thread = "\n".join(thread_texts(standin, run.parent_ts))
     assert "release hook exited with status 3" in thread and "cannot fetch release 2.0.0" in thread
 
 

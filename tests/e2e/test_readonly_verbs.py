@@ -3,15 +3,9 @@ reference target → redacted result in the channel (parent message + thread).""
 
 import pytest
 
+from bot.devkit.world import ALICE, CHANNEL
 from tests.support.fixtures_bot import make_driver
-from tests.support.world import ALICE, CHANNEL
-
-
-def parent_and_thread(msgs):
-    channel_msgs = [m for m in msgs if not m["ephemeral"]]
-    parent = next(m for m in channel_msgs if m["thread_ts"] is None)
-    thread = [m for m in channel_msgs if m["thread_ts"] == parent["ts"]]
-    return parent, thread
+from tests.support.messages import parent_and_thread
 
 
 def run_of(driver):

@@ -11,19 +11,16 @@ import psycopg
 from psycopg import sql
 
 from bot.core.runs import RunStatus
+from bot.devkit.world import ALICE, BOB, CHANNEL
 from tests.support.fixtures_bot import make_driver
+from tests.support.messages import thread_texts
 from tests.support.platform import Platform, ship
-from tests.support.world import ALICE, BOB, CHANNEL
 
 HEAD = "0006_user_display_name"
 
 
 def latest_run(bot):
     return bot.rt.store.runs(limit=1)[0]
-
-
-def thread_texts(bot, run):
-    return [m["text"] for m in bot.standin.messages() if m["thread_ts"] == run.parent_ts and not m["ephemeral"]]
 
 
 def card_of(bot, run):
@@ -44,7 +41,7 @@ def test_restore_of_an_unknown_snapshot_is_refused(bot):
     run = latest_run(bot)
     assert run.status is RunStatus.FAILED and run.card_ts is None
     assert "there is no snapshot `production-20990101T000000000000Z-nope` of production" in run.summary
-    assert "next: `/bb snapshots production`" in thread_texts(bot, run)[-1]
+    assert "next: `/bb snapshots production`" in thread_texts(bot.standin, run.parent_ts)[-1]
 
 
 def test_restore_failing_half_way_leaves_the_original_database_untouched(tmp_path, make_target, standin, pg):
@@ -88,7 +85,7 @@ def test_restore_failing_half_way_leaves_the_original_database_untouched(tmp_pat
         assert run.summary.startswith(f"restore of production stopped at the restore: restoring into the fresh "
                                       f"database {dbname}_restore_")
         assert f'role "{gone}" does not exist' in run.summary
-        detail = thread_texts(bot, run)[-1]
+        detail = thread_texts(bot.standin, run.parent_ts)[-1]
         assert "✔ restrict writes" in detail and "✔ verify snapshot" in detail
         assert "✘ restore into a fresh database" in detail
         assert f"state: the original database {dbname} is untouched and live" in detail
@@ -125,9 +122,9 @@ def test_restore_on_sqlite_swaps_files_and_redeploys_the_release_of_the_snapshot
         card, run = approve(bot, f"restore prod {snap.name}")
         assert "release: 1.5.0 (release hook first)" not in card
         assert "redeploy 1.5.0, the release that was running when the snapshot was taken" in card
-        assert run.status is RunStatus.SUCCEEDED, (run.summary, thread_texts(bot, run)[-1:])
+        assert run.status is RunStatus.SUCCEEDED, (run.summary, thread_texts(bot.standin, run.parent_ts)[-1:])
         assert run.summary == f"restored production to 0005_budgets from snapshot {snap.name}; ready, smoke passed"
-        detail = thread_texts(bot, run)[-1]
+        detail = thread_texts(bot.standin, run.parent_ts)[-1]
         for step in ("restrict writes", "verify snapshot", "restore into a fresh database", "swap it in",
                      "redeploy 1.5.0", "current == 0005_budgets", "readyz", "/me", "allow writes"):
             assert f"✔ {step}" in detail, detail

@@ -10,10 +10,11 @@ import pytest
 from psycopg import sql
 
 from bot.core.runs import RunStatus
+from bot.devkit.world import ALICE, BOB, CHANNEL
 from tests.support.fixtures_bot import make_driver
+from tests.support.messages import thread_texts
 from tests.support.platform import Platform, ship
 from tests.support.runs import move_run
-from tests.support.world import ALICE, BOB, CHANNEL
 
 HEAD = "0006_user_display_name"
 
@@ -33,10 +34,6 @@ def latest_run(bot):
     return bot.rt.store.runs(limit=1)[0]
 
 
-def thread_texts(bot, run):
-    return [m["text"] for m in bot.standin.messages() if m["thread_ts"] == run.parent_ts and not m["ephemeral"]]
-
-
 def approved(bot, text: str, *, expect=RunStatus.SUCCEEDED):
     """`/bb <text>` by Alice, approved by Bob; returns (card text, final run, its thread texts)."""
     bot.command(ALICE, CHANNEL, text)
@@ -45,7 +42,7 @@ def approved(bot, text: str, *, expect=RunStatus.SUCCEEDED):
     card = card_of(bot, run.id)
     bot.click(BOB, run.id, "approve")
     run = bot.rt.store.get_run(run.id)
-    thread = thread_texts(bot, run)
+    thread = thread_texts(bot.standin, run.parent_ts)
     assert run.status is expect, (run.summary, thread[-1:])
     return card, run, thread
 
@@ -162,7 +159,7 @@ def test_accept_data_loss_is_on_the_card_and_unlocks_only_lossy_steps(tmp_path, 
         assert run.status is RunStatus.FAILED and run.card_ts is None
         assert ("cannot roll back production to 0003_transaction_note: 0004_drop_legacy_ref is lossy and "
                 "--accept-data-loss was not given, and there is no verified snapshot") in run.summary
-        assert "/bb rollback production -1 --accept-data-loss" in thread_texts(bot, run)[-1]
+        assert "/bb rollback production -1 --accept-data-loss" in thread_texts(bot.standin, run.parent_ts)[-1]
 
         card, run, thread = approved(bot, "rollback prod --accept-data-loss")
         assert "downgrade 0004_drop_legacy_ref: lossy" in card and "method: downgrade" in card
@@ -177,7 +174,7 @@ def test_accept_data_loss_is_on_the_card_and_unlocks_only_lossy_steps(tmp_path, 
         run = latest_run(bot)
         assert run.status is RunStatus.FAILED and run.card_ts is None
         assert "0005_budgets (irreversible) cannot be downgraded" in run.summary
-        assert "--accept-data-loss only unlocks lossy steps" in thread_texts(bot, run)[-1]
+        assert "--accept-data-loss only unlocks lossy steps" in thread_texts(bot.standin, run.parent_ts)[-1]
     assert target.current_revision() == HEAD
 
 

@@ -4,7 +4,7 @@ import json
 import time
 
 from bot.devkit.driver import command_body, sign
-from tests.support.world import ALICE, CHANNEL, OTHER_CHANNEL
+from bot.devkit.world import ALICE, CHANNEL, OTHER_CHANNEL
 
 
 def _dispatch(bot, body, headers):

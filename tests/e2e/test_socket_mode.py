@@ -23,7 +23,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.devkit.standin import SOCKET_MODE_METHOD
-from tests.support.world import ALICE, CHANNEL, env_block, write_config
+from bot.devkit.world import ALICE, CHANNEL, env_block, write_config
 
 APP_TOKEN = "xapp-1-test"
 BOT_TOKEN = "xoxb-test-0000-bbops"

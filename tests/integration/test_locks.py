@@ -18,10 +18,11 @@ import pytest
 import redis
 
 from bot.core.runs import RunStatus
+from bot.devkit.world import ALICE, BOB, CAROL, CHANNEL, env_block
 from bot.infra import keys, locks
 from bot.infra.db.models import utcnow
 from tests.support.fixtures_bot import make_driver
-from tests.support.world import ALICE, BOB, CAROL, CHANNEL, env_block
+from tests.support.messages import thread_texts
 
 HEAD = "0006_user_display_name"
 
@@ -162,7 +163,7 @@ def test_two_migrates_on_one_environment_one_runs_the_other_is_refused(tmp_path,
         loser_events = [e["event"] for e in bot.rt.store.audit_events(loser.id)]
         assert "lock_acquired" not in loser_events and "step_started" not in loser_events
         # the loser's thread says who holds it and what to type next
-        thread = [m["text"] for m in standin.messages() if m["thread_ts"] == loser.parent_ts and not m["ephemeral"]]
+        thread = thread_texts(standin, loser.parent_ts)
         assert any(f"locked by run {winner.id}" in t and f"/bb status {winner.id}" in t for t in thread)
         assert target.current_revision() == HEAD
         assert len(bot.rt.store.snapshots("production")) == 1        # one change, one snapshot
@@ -223,7 +224,7 @@ def test_worker_killed_holding_the_lock(tmp_path, session_target, standin, redis
         bot.command(CAROL, CHANNEL, "envs", wait_s=0)
         envs_run = bot.rt.store.runs(limit=1)[0]
         assert execute_run(envs_run.id, "run") == "succeeded"       # the job a read worker would run
-        envs_text = "\n".join(m["text"] for m in standin.messages() if m["thread_ts"] == bot.rt.store.get_run(envs_run.id).parent_ts)
+        envs_text = "\n".join(thread_texts(standin, bot.rt.store.get_run(envs_run.id).parent_ts))
         assert "production (prod): revision " in envs_text
         assert "locked by run 1 (`/bb deploy production 1.2.3` by <@U0ALICE>) since " in envs_text
         status = bot.command(CAROL, CHANNEL, "status 1", wait_s=0)[0]["text"]
@@ -243,7 +244,7 @@ def test_worker_killed_holding_the_lock(tmp_path, session_target, standin, redis
         run = bot.rt.store.get_run(1)
         assert run.status is RunStatus.ABANDONED
         assert locks.holder(bot.rt, "production") is None
-        note = [m["text"] for m in standin.messages() if m["thread_ts"] == run.parent_ts and "abandoned" in m["text"]]
+        note = [t for t in thread_texts(standin, run.parent_ts) if "abandoned" in t]
         assert note and "may be half-changed" in note[0] and "lock" in note[0] and "released" in note[0]
         trail = [e["event"] for e in bot.rt.store.audit_events(1)]
         assert trail[-2:] == ["abandoned", "lock_released"] and "succeeded" not in trail
@@ -253,8 +254,8 @@ def test_worker_killed_holding_the_lock(tmp_path, session_target, standin, redis
 # -- Redis down when the lock is taken: a refusal, nothing changed, never "abandoned" -------------
 def test_redis_down_at_lock_time_is_a_refusal(tmp_path, make_target, standin):
     from bot.core.errors import LockUnavailable
+    from bot.devkit.services import free_port
     from tests.support.clicks import press, request
-    from tests.support.services import free_port
 
     dead = redis.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=0.5, socket_timeout=0.5)
     with pytest.raises(LockUnavailable, match="Redis is unavailable"):

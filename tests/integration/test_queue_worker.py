@@ -5,8 +5,8 @@ import subprocess
 import sys
 import time
 
+from bot.devkit.world import ALICE, CHANNEL
 from tests.support.fixtures_bot import make_driver
-from tests.support.world import ALICE, CHANNEL
 
 
 def worker_env(driver, redis_url, extra=None):

@@ -17,10 +17,11 @@ import pytest
 
 from bot.core.errors import SubprocessFailed
 from bot.core.runs import RunStatus
+from bot.devkit.world import ALICE, BOB, CHANNEL
 from bot.infra.db.models import utcnow
 from tests.support.fixtures_bot import make_driver
+from tests.support.messages import thread_texts
 from tests.support.processes import alive, wait_until
-from tests.support.world import ALICE, BOB, CHANNEL
 from workers.target import snapshots
 
 BULK = ("INSERT INTO transactions (account_id, amount, description, occurred_at) "
@@ -32,10 +33,6 @@ def pg_exec(target, query: str):
     with psycopg.connect(url, autocommit=True) as conn:
         cur = conn.execute(query)
         return cur.fetchall() if cur.description else None
-
-
-def thread_texts(bot, run):
-    return [m["text"] for m in bot.standin.messages() if m["thread_ts"] == run.parent_ts and not m["ephemeral"]]
 
 
 def test_full_read_catches_a_truncated_archive_that_pg_restore_list_accepts(tmp_path, make_target, standin):
@@ -99,13 +96,13 @@ def test_a_truncated_snapshot_blocks_the_migrate(tmp_path, make_target, standin,
         run = bot.rt.store.get_run(run.id)
         assert run.status is RunStatus.FAILED
         assert "snapshot of production failed verification; nothing was migrated" in run.summary
-        assert "full read of the archive failed" in thread_texts(bot, run)[-1]
+        assert "full read of the archive failed" in thread_texts(bot.standin, run.parent_ts)[-1]
         assert target.current_revision() == "0005_budgets"               # the upgrade never ran
 
         snap = bot.rt.store.snapshots("production")[0]
         assert not snap.verified
         bot.command(ALICE, CHANNEL, "snapshots prod")
-        listing = thread_texts(bot, bot.rt.store.runs(limit=1)[0])[-1]
+        listing = thread_texts(bot.standin, bot.rt.store.runs(limit=1)[0].parent_ts)[-1]
         assert f"{snap.name}: revision 0005_budgets" in listing and "NOT verified (full read of the archive failed" \
             in listing and "0 verified" in bot.rt.store.runs(limit=1)[0].summary
 
@@ -141,7 +138,7 @@ def test_retention_keeps_the_newest_verified_snapshots(tmp_path, session_target,
         bot.command(ALICE, CHANNEL, "snapshots prod")
         run = bot.rt.store.runs(limit=1)[0]
         assert run.summary == "3 snapshots of production, 2 verified"
-        text = thread_texts(bot, run)[-1]
+        text = thread_texts(bot.standin, run.parent_ts)[-1]
         assert "u5: revision 0006_user_display_name, 2,048 bytes, 5 min old, NOT verified" in text
         assert "v4: revision 0006_user_display_name, 2,048 bytes, 1 h old, verified" in text
         assert "next: `/bb restore production v4`" in text

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 from bot.core.runs import RunStatus
 from bot.devkit.driver import action_body
-from tests.support.world import ALICE, CHANNEL
+from bot.devkit.world import ALICE, CHANNEL
 
 
 def request(bot, text="deploy prod 1.0.0", user=ALICE):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.devkit.driver import Driver
-from tests.support.world import env_block, make_settings, write_config
+from bot.devkit.world import env_block, make_settings, write_config
 
 
 def make_driver(tmp_path: Path, target, standin, *, database_url=None, redis_url=None, in_process=None,

@@ -21,15 +21,15 @@ import httpx
 
 from bot.core.runs import RunStatus
 from bot.devkit.driver import action_body, command_body, sign
+from bot.devkit.services import free_port
 from bot.infra.db.engine import make_engine, upgrade
 from bot.infra.store import Store
-from tests.support.services import free_port
 
 SECRET = "chaos-signing-secret-0123456789abcdef"
 TOKEN = "xoxb-chaos-0000"
 ROOT = Path(__file__).resolve().parents[2]
 
-#: fault-handling timings shortened so a dead worker is noticed in seconds (bot/janitor.py)
+#: fault-handling timings shortened so a dead worker is noticed in seconds (bot/serve/janitor.py)
 FAST_JANITOR = {
     "BBOPS_RUN_HEARTBEAT_S": "0.5",
     "BBOPS_DEAD_AFTER_S": "3",

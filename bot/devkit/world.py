@@ -1,5 +1,5 @@
-"""A bot wired to real parts for a test: config pointing at a reference target, the bot database,
-a Slack stand-in, and a Driver sending signed requests to the real Bolt app."""
+"""A bot wired to real parts for a test, a bench or a demo: config pointing at a reference target,
+the bot database, a Slack stand-in, and a Driver sending signed requests to the real Bolt app."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Real services for the tests: a throw-away redis-server and a PostgreSQL server.
+"""Real services for the tests and the benches: a throw-away redis-server and a PostgreSQL server.
 
 Never skip: when a service cannot be had, fail with what to install or start.
 """
