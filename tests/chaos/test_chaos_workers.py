@@ -78,8 +78,10 @@ def assert_rq_cannot_flip(procs, standin, run_id, job_id, queue_name, status):
 @pytest.mark.timeout(90)
 def test_read_only_run_whose_worker_is_killed_is_retried_on_another_worker(tmp_path, make_target, standin,
                                                                            redis_server):
-    target = make_target(sqlite=True, BUDGETBUDDY_READYZ_DELAY_S="5")
-    procs = start(tmp_path, target, standin, redis_server, timeouts={"http_s": 10})
+    # the probe must still be waiting when worker-a is killed: long enough for worker-b to start on a
+    # busy machine (xdist workers, several suites at once)
+    target = make_target(sqlite=True, BUDGETBUDDY_READYZ_DELAY_S="10")
+    procs = start(tmp_path, target, standin, redis_server, timeouts={"http_s": 15})
     try:
         procs.start_serve()
         procs.start_worker("worker-a")
@@ -90,11 +92,12 @@ def test_read_only_run_whose_worker_is_killed_is_retried_on_another_worker(tmp_p
         procs.wait_event(1, "step_started", 10)  # the probe is waiting on the slow target
         procs.start_worker("worker-b")
         procs.wait_worker_ready("worker-b", redis)
+        assert procs.store.get_run(1).status.value == "running", "the probe ended before worker-a was killed"
         parent_a, horse_a = procs.kill9("worker-a")
         killed_at = time.monotonic()
 
-        run = procs.wait_status(1, ["succeeded"], 30)
-        assert time.monotonic() - killed_at < 20
+        run = procs.wait_status(1, ["succeeded"], 40)
+        assert time.monotonic() - killed_at < 30   # noticed within seconds, then one 10 s probe
         worker_b = procs.procs["worker-b"].pid
         assert run.attempts == 2 and run.worker.endswith(f":{worker_b}")  # finished on the other worker
         assert procs.events(1) == ["requested", "started", "step_started", "retried",

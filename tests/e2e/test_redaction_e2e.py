@@ -11,7 +11,7 @@ import urllib.parse
 
 from bot.infra.audit import to_export
 from tests.support.fixtures_bot import make_driver
-from tests.support.world import ALICE, CHANNEL
+from bot.devkit.world import ALICE, CHANNEL
 
 
 def _forms(secret: str) -> list[str]:
