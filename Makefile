@@ -29,7 +29,7 @@ test: install system-deps
 
 # The pure unit tests: no services, well under 30 s.
 test-fast: install
-	$(PY) -m pytest -q tests/unit
+	$(PY) -m pytest -q -n 2 tests/unit
 
 bench: install system-deps
 	$(PY) bench/run_all.py
