@@ -108,3 +108,24 @@ def test_config_refuses_other_verbs_in_required_for_with_their_path(name):
 
 def test_job_timeouts_without_an_environment():
     assert verbs.job_timeout_s(None, "readyz", "run") == 120.0
+
+
+def test_a_verb_without_a_step_module_fails_at_import(monkeypatch):
+    """Like Atlantis' command runner on a missing runner: the worker does not start."""
+    import dataclasses
+    import importlib
+    import sys
+
+    import bot.core.verbs as verbs_module
+
+    import workers
+
+    ghost = dataclasses.replace(verbs_module.VERBS["readyz"], name="ghost", step="ghost")
+    monkeypatch.setattr(workers, "steps", importlib.import_module("workers.steps"))   # restored afterwards
+    monkeypatch.setitem(verbs_module.VERBS, "ghost", ghost)
+    monkeypatch.delitem(sys.modules, "workers.steps", raising=False)
+    with pytest.raises(ImportError, match=r"verbs without a step module: ghost \(workers/steps/ghost.py\)"):
+        importlib.import_module("workers.steps")
+    monkeypatch.delitem(sys.modules, "workers.steps", raising=False)
+    monkeypatch.delitem(verbs_module.VERBS, "ghost")
+    assert importlib.import_module("workers.steps").load("readyz").__name__ == "workers.steps.readyz"
